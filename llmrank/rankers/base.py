@@ -1,0 +1,366 @@
+"""The Ranker contract shared by every family.
+
+A ranker turns a batch of lists into a differentiable score tensor ``[B, n]`` (training) and
+reranks a query's candidates (inference). Losses never know which family produced the scores;
+families never know which loss is used.
+
+Checkpoint layout written by :meth:`Ranker.save_pretrained` (and read by :func:`load_ranker`)::
+
+    llmrank_config.json   family + RankerSettings (+ llmrank version)
+    backbone/             full backbone weights (safetensors)      -- full fine-tune or merged
+    adapter/              PEFT adapter (adapter_config.json + adapter_model.safetensors) -- LoRA
+    head.safetensors      trainable parameters outside the backbone (score heads), if any
+    tokenizer/            the tokenizer
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from llmrank.data.record import Doc, RankingList
+
+CONFIG_NAME = "llmrank_config.json"
+BACKBONE_DIR = "backbone"
+ADAPTER_DIR = "adapter"
+HEAD_NAME = "head.safetensors"
+TOKENIZER_DIR = "tokenizer"
+
+#: Keys of a collated batch that are training targets, not model inputs.
+TARGET_KEYS = ("labels", "list_mask", "teacher_scores", "teacher_ranks")
+
+
+@dataclass
+class LoraSettings:
+    """PEFT LoRA settings; ``target_modules=None`` picks the family's sensible default."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] | None = None
+
+
+@dataclass
+class RankerSettings:
+    """Everything needed to rebuild a ranker; saved verbatim in ``llmrank_config.json``."""
+
+    family: str
+    model_name_or_path: str
+    max_length: int = 512
+    query_max_length: int = 64
+    dtype: str = "float32"  # float32 | bfloat16 | float16 | auto
+    attn_implementation: str | None = None
+    trust_remote_code: bool = False
+    lora: LoraSettings | None = None
+    # family-specific options, e.g. {"score_token": "<extra_id_10>", "mode": "rankt5"}
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> RankerSettings:
+        obj = dict(obj)
+        lora = obj.pop("lora", None)
+        return cls(**obj, lora=LoraSettings(**lora) if lora else None)
+
+
+@dataclass
+class RankerOutput:
+    """What a ranker's forward returns.
+
+    ``scores``: ``[B, n]`` float32, entries where ``mask`` is False are meaningless.
+    ``lm_loss``: token-mean LM loss of the target (FIRST); ``logprobs`` / ``ref_logprobs``:
+    ``[B, n]`` log-probabilities of each item under the policy / frozen reference (LiPO-λ).
+    """
+
+    scores: torch.Tensor
+    mask: torch.Tensor
+    lm_loss: torch.Tensor | None = None
+    logprobs: torch.Tensor | None = None
+    ref_logprobs: torch.Tensor | None = None
+
+
+def torch_dtype(name: str) -> torch.dtype | str:
+    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if name == "auto":
+        return "auto"
+    if name not in table:
+        raise ValueError(f"dtype {name!r} is not one of float32, bfloat16, float16, auto")
+    return table[name]
+
+
+def check_model_path(name_or_path: str) -> None:
+    """Fail early, with the fix, when a local-looking path does not exist."""
+    looks_local = name_or_path.startswith((".", "/", "~")) or os.sep in name_or_path.strip("/").split("/", 1)[-1]
+    if looks_local and not Path(name_or_path).expanduser().exists():
+        raise FileNotFoundError(
+            f"model path {name_or_path!r} does not exist; give a local folder with config.json "
+            "or a Hugging Face Hub id like 'namespace/name'"
+        )
+
+
+_FAMILIES: dict[str, type[Ranker]] = {}
+
+
+def register_family(name: str):
+    """Class decorator: make a Ranker subclass available under ``family: name`` in recipes."""
+
+    def wrap(cls: type[Ranker]) -> type[Ranker]:
+        cls.family = name
+        _FAMILIES[name] = cls
+        return cls
+
+    return wrap
+
+
+def family_class(name: str) -> type[Ranker]:
+    import llmrank.rankers  # noqa: F401  (registers the built-in families)
+
+    if name not in _FAMILIES:
+        raise ValueError(f"unknown ranker family {name!r}; known: {', '.join(sorted(_FAMILIES))}")
+    return _FAMILIES[name]
+
+
+class Ranker(nn.Module):
+    """Base class: subclasses implement ``load_backbone``, ``collate`` and ``forward``."""
+
+    family: ClassVar[str] = "base"
+    #: LoRA target modules used when the recipe gives none.
+    default_lora_targets: ClassVar[list[str]] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+    def __init__(self, backbone: nn.Module, tokenizer: Any, settings: RankerSettings) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.settings = settings
+
+    # ----------------------------------------------------------------------------- building
+    @classmethod
+    def load_backbone(cls, settings: RankerSettings) -> tuple[nn.Module, Any]:
+        """Load (backbone, tokenizer) from ``settings.model_name_or_path``."""
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, settings: RankerSettings) -> Ranker:
+        """A fresh ranker from a base model (Hub id or local path), with LoRA if asked."""
+        check_model_path(settings.model_name_or_path)
+        backbone, tokenizer = cls.load_backbone(settings)
+        ranker = cls(backbone, tokenizer, settings)
+        if settings.lora is not None:
+            ranker.apply_lora(settings.lora)
+        return ranker
+
+    def apply_lora(self, lora: LoraSettings) -> None:
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=lora.target_modules or self.default_lora_targets,
+        )
+        self.backbone = get_peft_model(self.backbone, config)
+
+    @property
+    def is_peft(self) -> bool:
+        from peft import PeftModel
+
+        return isinstance(self.backbone, PeftModel)
+
+    def head_parameters(self) -> dict[str, torch.Tensor]:
+        """Parameters outside the backbone (score heads), saved to ``head.safetensors``."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+    # ----------------------------------------------------------------------------- training
+    def collate(self, lists: Sequence[RankingList]) -> dict[str, torch.Tensor]:
+        """Model inputs plus the targets in :data:`TARGET_KEYS` for a batch of lists."""
+        raise NotImplementedError
+
+    def forward(self, **inputs: torch.Tensor) -> RankerOutput:  # type: ignore[override]
+        raise NotImplementedError
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        kwargs = gradient_checkpointing_kwargs or {"use_reentrant": False}
+        model = self.backbone
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        if self.is_peft and hasattr(model, "enable_input_require_grads"):
+            # with frozen embeddings, reentrant checkpointing would see no input needing grad
+            model.enable_input_require_grads()
+
+    # ----------------------------------------------------------------------------- inference
+    @torch.inference_mode()
+    def score_lists(self, lists: Sequence[RankingList], batch_size: int = 32) -> list[list[float]]:
+        """Scores of every document of every list (no labels needed). Families may override
+        with something faster (length-sorted pair batches, FIRST windows)."""
+        self.eval()
+        out: list[list[float]] = []
+        for start in range(0, len(lists), max(1, batch_size)):
+            chunk = lists[start : start + batch_size]
+            batch = self.collate(chunk)
+            batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            inputs = {k: v for k, v in batch.items() if k not in TARGET_KEYS}
+            res = self(**inputs)
+            for row, lst in zip(res.scores.float().cpu(), chunk):
+                out.append(row[: len(lst)].tolist())
+        return out
+
+    def rerank(self, query: str, candidates: Sequence[Doc], batch_size: int = 32) -> list[tuple[str, float]]:
+        """``(docid, score)`` best first; ties keep the first-stage order (stable sort)."""
+        lst = RankingList(qid="q", query=query, docs=list(candidates), labels=[0.0] * len(candidates))
+        scores = self.score_lists([lst], batch_size=batch_size)[0]
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        return [(candidates[i].docid, scores[i]) for i in order]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ----------------------------------------------------------------------------- saving
+    def save_pretrained(self, save_directory: str | os.PathLike, state_dict: dict | None = None) -> None:
+        """Write the checkpoint layout described in the module docstring, atomically."""
+        from safetensors.torch import save_file
+
+        target = Path(save_directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-save-", dir=target.parent))
+        try:
+            if state_dict is not None:
+                backbone_sd = {k[len("backbone.") :]: v for k, v in state_dict.items() if k.startswith("backbone.")}
+                head_sd = {k: v for k, v in state_dict.items() if not k.startswith("backbone.")}
+            else:
+                backbone_sd, head_sd = None, self.head_parameters()
+            if self.is_peft:
+                self.backbone.save_pretrained(tmp / ADAPTER_DIR, state_dict=backbone_sd, safe_serialization=True)
+            else:
+                self.backbone.save_pretrained(tmp / BACKBONE_DIR, state_dict=backbone_sd, safe_serialization=True)
+            if head_sd:
+                save_file({k: v.detach().contiguous().cpu() for k, v in head_sd.items()}, str(tmp / HEAD_NAME))
+            self.tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
+            meta = {"family": self.family, "settings": self.settings.to_dict(), "llmrank_version": _version()}
+            (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
+            # keep what else lives in the folder (trainer state, recipe, model card)
+            if target.exists():
+                for name in (ADAPTER_DIR, BACKBONE_DIR, HEAD_NAME, TOKENIZER_DIR, CONFIG_NAME):
+                    old = target / name
+                    if old.is_dir():
+                        shutil.rmtree(old)
+                    elif old.exists():
+                        old.unlink()
+                for item in tmp.iterdir():
+                    os.replace(item, target / item.name)
+                tmp.rmdir()
+            else:
+                os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **overrides: Any) -> Ranker:
+        """Rebuild a saved ranker (see :func:`load_ranker`)."""
+        path = Path(path)
+        meta = json.loads((path / CONFIG_NAME).read_text())
+        settings = RankerSettings.from_dict(meta["settings"])
+        for k, v in overrides.items():
+            setattr(settings, k, v)
+        if (path / BACKBONE_DIR).exists():
+            base = RankerSettings.from_dict({**settings.to_dict(), "lora": None})
+            base.model_name_or_path = str(path / BACKBONE_DIR)
+            backbone, _ = cls.load_backbone(base)
+            ranker = cls(backbone, _load_tokenizer(path), settings)
+        else:
+            from peft import PeftModel
+
+            check_model_path(settings.model_name_or_path)
+            base = RankerSettings.from_dict({**settings.to_dict(), "lora": None})
+            backbone, _ = cls.load_backbone(base)
+            backbone = PeftModel.from_pretrained(backbone, str(path / ADAPTER_DIR), is_trainable=False)
+            ranker = cls(backbone, _load_tokenizer(path), settings)
+        ranker._load_head(path)
+        return ranker
+
+    def load_trained_weights(self, path: str | os.PathLike) -> None:
+        """Load a checkpoint's trained weights into this ranker in place (resume)."""
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if self.is_peft:
+            from peft import set_peft_model_state_dict
+
+            sd = load_file(str(path / ADAPTER_DIR / "adapter_model.safetensors"))
+            set_peft_model_state_dict(self.backbone, sd)
+        else:
+            from transformers.modeling_utils import load_sharded_checkpoint
+
+            bdir = path / BACKBONE_DIR
+            single = bdir / "model.safetensors"
+            if single.exists():
+                sd = load_file(str(single))
+                missing, unexpected = self.backbone.load_state_dict(sd, strict=False)
+                # tied weights (e.g. lm_head = embeddings) are legitimately absent from the file
+                missing = [m for m in missing if m not in _tied_keys(self.backbone)]
+                if missing or unexpected:
+                    raise RuntimeError(f"checkpoint {bdir}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+            else:
+                load_sharded_checkpoint(self.backbone, str(bdir), strict=False)
+        self._load_head(path)
+
+    def _load_head(self, path: Path) -> None:
+        from safetensors.torch import load_file
+
+        head_file = path / HEAD_NAME
+        if head_file.exists():
+            sd = load_file(str(head_file))
+            missing, unexpected = self.load_state_dict(sd, strict=False)
+            if unexpected:
+                raise RuntimeError(f"{head_file}: unexpected keys {unexpected}")
+
+
+def _tied_keys(model: nn.Module) -> set[str]:
+    keys = getattr(model, "_tied_weights_keys", None) or []
+    if isinstance(keys, dict):
+        keys = list(keys)
+    return set(keys)
+
+
+def _load_tokenizer(path: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path / TOKENIZER_DIR))
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("llmrank")
+    except Exception:  # not installed (running from a source tree)
+        return "0+unknown"
+
+
+def load_ranker(name_or_path: str | os.PathLike, **overrides: Any) -> Ranker:
+    """Load a saved llmrank ranker from a local folder or a Hub repo id (``trust_remote_code`` off)."""
+    path = Path(name_or_path)
+    if not path.exists():
+        if str(name_or_path).startswith((".", "/", "~")):
+            raise FileNotFoundError(f"ranker folder {name_or_path!r} does not exist")
+        from huggingface_hub import snapshot_download
+
+        path = Path(snapshot_download(str(name_or_path)))
+    if not (path / CONFIG_NAME).exists():
+        raise FileNotFoundError(
+            f"{path} has no {CONFIG_NAME}: it is not an llmrank checkpoint "
+            "(train one with `llmrank.train`, or build a ranker from a base model with a recipe)"
+        )
+    meta = json.loads((path / CONFIG_NAME).read_text())
+    return family_class(meta["family"]).from_pretrained(path, **overrides)
