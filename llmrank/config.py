@@ -1,0 +1,340 @@
+"""Recipes: one YAML file per backbone x method, parsed into dataclasses.
+
+A recipe has the sections ``model`` (:class:`~llmrank.rankers.base.RankerSettings`), ``lora``
+(null = full fine-tune), ``data``, ``objective`` (a list of weighted loss terms), ``distill``
+(BAR), ``hub`` and ``training`` (any :class:`transformers.TrainingArguments` field plus ours).
+
+Command-line overrides go on top: ``--config recipe.yaml --learning_rate=1e-4
+--model.max_length=256 --data.group_size 8``. A bare key is a ``training`` field; other sections
+take a dotted key. Unknown keys are errors that name the key and suggest the closest valid one
+(silently ignored YAML keys are a known trap of recipe-driven trainers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import TrainingArguments
+
+from llmrank.rankers.base import LoraSettings, RankerSettings
+
+SECTIONS = ("model", "lora", "data", "objective", "distill", "hub", "training")
+
+
+class RecipeError(ValueError):
+    """A recipe or override the user must fix; the message says what and where."""
+
+
+@dataclass
+class DataArgs:
+    """Where training/validation lists come from and how groups are sampled.
+
+    ``train`` / ``eval`` are reader specs for :func:`llmrank.data.readers.load_source`
+    (``{format: ..., path: ..., ...}``).
+    """
+
+    train: dict[str, Any] | None = None
+    eval: dict[str, Any] | None = None
+    group_size: int = 8
+    positives_per_group: int = 1
+    label_source: str = "labels"  # labels | binary | teacher
+    seed: int = 42
+    eval_top_k: int = 100
+    eval_max_lists: int | None = None
+
+
+@dataclass
+class DistillArgs:
+    """BAR born-again distillation (Qin et al., "Born Again Neural Rankers").
+
+    Loss = (1-alpha) * objective(y, s) + alpha * distillation(g(t), s), g = ``transform``.
+    ``teacher``: a checkpoint (scored on the fly and cached) or a list of checkpoints (ensemble,
+    mean of transformed scores); ``teacher_scores``: a scored data file instead.
+    """
+
+    teacher: str | list[str] | None = None
+    teacher_scores: str | None = None
+    alpha: float = 0.5
+    transform: dict[str, Any] = field(default_factory=lambda: {"name": "affine_relu", "a": 1.0, "b": 0.0})
+    loss: str = "listwise"  # listwise (BAR) | mse (pointwise ablation)
+    generations: int = 1
+    batch_size: int = 64
+
+
+@dataclass
+class HubArgs:
+    """Push to the Hugging Face Hub at the end of training or on every save."""
+
+    repo_id: str | None = None
+    private: bool = False
+    strategy: str = "end"  # end | every_save
+    merge_lora: bool = False
+    revision: str | None = None
+
+
+@dataclass
+class RankingTrainingArguments(TrainingArguments):
+    """``TrainingArguments`` with llmrank's defaults: keep our columns, no remote loggers."""
+
+    remove_unused_columns: bool = False
+    report_to: str | list[str] = "none"
+    eval_k: int = field(default=10, metadata={"help": "cutoff of the validation nDCG/MRR"})
+    eval_batch_lists: int = field(default=8, metadata={"help": "lists per forward in validation"})
+
+
+@dataclass
+class Recipe:
+    model: RankerSettings
+    training: RankingTrainingArguments
+    data: DataArgs = field(default_factory=DataArgs)
+    objective: list[dict[str, Any]] = field(default_factory=lambda: [{"name": "softmax", "weight": 1.0}])
+    lora: LoraSettings | None = None
+    distill: DistillArgs | None = None
+    hub: HubArgs | None = None
+    source: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe (what was actually run), as plain data for ``recipe.yaml``."""
+        out = dict(self.raw)
+        out["model"] = {k: v for k, v in self.model.to_dict().items() if k != "lora"}
+        out["lora"] = dataclasses.asdict(self.lora) if self.lora else None
+        out["data"] = dataclasses.asdict(self.data)
+        out["objective"] = self.objective
+        out["distill"] = dataclasses.asdict(self.distill) if self.distill else None
+        out["hub"] = dataclasses.asdict(self.hub) if self.hub else None
+        out["training"] = dict(self.raw.get("training", {}))
+        return out
+
+    def save(self, path: str | Path) -> None:
+        from llmrank.io_utils import atomic_write_text
+
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+# ----------------------------------------------------------------------------- parsing
+def _fields(cls: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls) if f.init}
+
+
+def _suggest(key: str, valid: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_keys(section: str, given: dict[str, Any], cls: type, where: str) -> None:
+    valid = _fields(cls)
+    for key in given:
+        if key not in valid:
+            raise RecipeError(f"{where}: unknown key {section}.{key}{_suggest(key, valid)}")
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Coerce YAML/CLI values to the field's type (YAML reads ``1e-4`` as a string)."""
+    if value is None:
+        return None
+    if isinstance(annotation, str):
+        annotation = {"int": int, "float": float, "bool": bool, "str": str}.get(annotation, Any)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        for arg in args:
+            try:
+                return _coerce(value, arg, key)
+            except (TypeError, ValueError):
+                continue
+        return value
+    try:
+        if annotation is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "1", "yes"):
+                    return True
+                if value.lower() in ("false", "0", "no"):
+                    return False
+                raise ValueError
+            return bool(value)
+        if annotation is int and not isinstance(value, bool):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if annotation is float and not isinstance(value, bool):
+            return float(value)
+    except (TypeError, ValueError):
+        raise RecipeError(f"{key}: {value!r} is not a valid {annotation.__name__}") from None
+    return value
+
+
+def _typed(section: str, given: dict[str, Any], cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {k: _coerce(v, hints.get(k, Any), f"{section}.{k}") for k, v in given.items()}
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_overrides(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
+    """Split ``argv`` into the config path and ``{dotted.key: value}`` overrides."""
+    config: str | None = None
+    overrides: dict[str, Any] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--config":
+            if i + 1 >= len(argv):
+                raise RecipeError("--config needs a path to a recipe YAML")
+            config = argv[i + 1]
+            i += 2
+            continue
+        if arg.startswith("--config="):
+            config = arg.split("=", 1)[1]
+        elif arg.startswith("--"):
+            key = arg[2:]
+            if "=" in key:
+                key, value = key.split("=", 1)
+            elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                value = argv[i + 1]
+                i += 1
+            else:
+                value = "true"  # a bare flag
+            if key in overrides:
+                raise RecipeError(f"--{key} is given twice")
+            overrides[key] = _parse_value(value)
+        elif arg.endswith((".yaml", ".yml")) and config is None:
+            config = arg  # a lone positional recipe works too
+        else:
+            raise RecipeError(f"unexpected argument {arg!r}; use --config recipe.yaml and --key=value overrides")
+        i += 1
+    return config, overrides
+
+
+def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    if parts[0] not in SECTIONS:
+        # a bare key belongs to `training`
+        training_keys = _fields(RankingTrainingArguments)
+        if len(parts) == 1 and parts[0] in training_keys:
+            parts = ["training", parts[0]]
+        else:
+            dotted = [f"{s}.{k}" for s, cls in _SECTION_CLASSES.items() for k in _fields(cls)]
+            raise RecipeError(
+                f"override --{key}: unknown key{_suggest(key, list(training_keys) + dotted + list(SECTIONS))}"
+            )
+    node = raw
+    for part in parts[:-1]:
+        if node.get(part) is None:
+            node[part] = {}
+        node = node[part]
+        if not isinstance(node, dict):
+            raise RecipeError(f"override --{key}: {part} is not a mapping")
+    node[parts[-1]] = value
+
+
+_SECTION_CLASSES: dict[str, type] = {
+    "model": RankerSettings,
+    "lora": LoraSettings,
+    "data": DataArgs,
+    "distill": DistillArgs,
+    "hub": HubArgs,
+    "training": RankingTrainingArguments,
+}
+
+
+def load_recipe(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Read a recipe YAML (``yaml.safe_load``), apply overrides, validate every key."""
+    raw: dict[str, Any] = {}
+    where = "overrides"
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise RecipeError(f"recipe {path} does not exist")
+        where = str(p)
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"{p}: not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise RecipeError(f"{p}: a recipe is a mapping with sections {', '.join(SECTIONS)}")
+    for key in raw:
+        if key not in SECTIONS:
+            raise RecipeError(f"{where}: unknown section {key!r}{_suggest(key, SECTIONS)}")
+    for key, value in (overrides or {}).items():
+        _apply_override(raw, key, value)
+    return recipe_from_dict(raw, where=where, source=str(path) if path else None)
+
+
+def recipe_from_dict(raw: dict[str, Any], where: str = "recipe", source: str | None = None) -> Recipe:
+    model = dict(raw.get("model") or {})
+    if "name_or_path" in model:  # friendly alias
+        model["model_name_or_path"] = model.pop("name_or_path")
+    _check_keys("model", {k: v for k, v in model.items() if k != "lora"}, RankerSettings, where)
+    for required in ("family", "model_name_or_path"):
+        if required not in model:
+            raise RecipeError(f"{where}: model.{required} is required")
+    lora_raw = raw.get("lora")
+    lora = None
+    if lora_raw:
+        _check_keys("lora", lora_raw, LoraSettings, where)
+        lora = LoraSettings(**_typed("lora", lora_raw, LoraSettings))
+    model.pop("lora", None)
+    settings = RankerSettings(**_typed("model", model, RankerSettings), lora=lora)
+
+    data_raw = dict(raw.get("data") or {})
+    _check_keys("data", data_raw, DataArgs, where)
+    data = DataArgs(**_typed("data", data_raw, DataArgs))
+    if data.label_source not in ("labels", "binary", "teacher"):
+        raise RecipeError(f"{where}: data.label_source must be labels, binary or teacher, not {data.label_source!r}")
+
+    objective = raw.get("objective") or [{"name": "softmax", "weight": 1.0}]
+    if isinstance(objective, dict):
+        objective = [{"name": k, **(v if isinstance(v, dict) else {"weight": v})} for k, v in objective.items()]
+    if not isinstance(objective, list) or not all(isinstance(t, dict) and "name" in t for t in objective):
+        raise RecipeError(f"{where}: objective is a list of {{name: ..., weight: ...}} terms")
+
+    distill = None
+    if raw.get("distill"):
+        _check_keys("distill", raw["distill"], DistillArgs, where)
+        distill = DistillArgs(**_typed("distill", raw["distill"], DistillArgs))
+    hub = None
+    if raw.get("hub"):
+        _check_keys("hub", raw["hub"], HubArgs, where)
+        hub = HubArgs(**_typed("hub", raw["hub"], HubArgs))
+
+    training_raw = dict(raw.get("training") or {})
+    _check_keys("training", training_raw, RankingTrainingArguments, where)
+    training_raw.setdefault("output_dir", "outputs/llmrank")
+    try:
+        training = RankingTrainingArguments(**_typed("training", training_raw, RankingTrainingArguments))
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(f"{where}: training: {exc}") from None
+    clean = dict(raw)
+    clean["training"] = training_raw
+    return Recipe(
+        model=settings,
+        training=training,
+        data=data,
+        objective=objective,
+        lora=lora,
+        distill=distill,
+        hub=hub,
+        source=source,
+        raw=clean,
+    )
+
+
+def recipe_from_argv(argv: list[str] | None = None) -> Recipe:
+    config, overrides = parse_overrides(list(sys.argv[1:] if argv is None else argv))
+    if config is None:
+        raise RecipeError("no recipe given: use --config recipes/<backbone>/<method>.yaml")
+    return load_recipe(config, overrides)

@@ -1,0 +1,155 @@
+"""Train a reranker from a recipe.
+
+    accelerate launch --config_file accelerate_config.yaml -m llmrank.train \
+        --config recipes/t5-base/rankt5-softmax.yaml --learning_rate=1e-4
+
+Everything that can be checked is checked before the output directory is touched: the recipe,
+the objective's terms and targets, the data files and the model path. A bad input therefore
+never leaves a half-written output directory behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmrank.config import Recipe, RecipeError, recipe_from_argv
+
+logger = logging.getLogger("llmrank.train")
+
+
+@dataclass
+class TrainResult:
+    output_dir: str
+    metrics: dict[str, float]
+    ranker: Any
+
+
+def build_objective(recipe: Recipe) -> Any:
+    """The recipe's Objective; BAR's ``distill`` block mixes in the distillation term."""
+    from llmrank.losses import Objective
+
+    terms = [dict(t) for t in recipe.objective]
+    if recipe.distill is not None:
+        from llmrank.distill import distillation_terms
+
+        terms = distillation_terms(terms, recipe.distill)
+    try:
+        return Objective(terms)
+    except ValueError as exc:
+        raise RecipeError(f"objective: {exc}") from None
+
+
+def load_lists(recipe: Recipe) -> tuple[list, list]:
+    from llmrank.data.readers import load_source
+
+    if not recipe.data.train:
+        raise RecipeError("data.train is required: a reader spec like {format: jsonl, path: lists.jsonl}")
+    train = load_source(dict(recipe.data.train))
+    if not train:
+        raise RecipeError(f"data.train {recipe.data.train} produced no lists")
+    evals = load_source(dict(recipe.data.eval)) if recipe.data.eval else []
+    if evals:
+        evals = [lst.subset(list(range(min(len(lst), recipe.data.eval_top_k)))) for lst in evals]
+        if recipe.data.eval_max_lists:
+            evals = evals[: recipe.data.eval_max_lists]
+    return train, evals
+
+
+def _check_targets(objective: Any, recipe: Recipe, train: list) -> None:
+    needs = set(getattr(objective, "needs", set()))
+    if "teacher_scores" in needs and any(lst.teacher_scores is None for lst in train):
+        raise RecipeError(
+            "the objective needs teacher_scores but some training lists have none; "
+            "add a distill: block with a teacher, or score the data with `llmrank score`"
+        )
+    if "teacher_ranks" in needs and any(lst.order is None for lst in train):
+        raise RecipeError(
+            "the objective needs a teacher order (first_ranknet) but some training lists have no `order`; "
+            "use data with a teacher permutation (e.g. format: sharegpt)"
+        )
+
+
+def run_training(recipe: Recipe) -> TrainResult:
+    """Build the ranker, data and objective from ``recipe`` and train; returns final metrics."""
+    from transformers import set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from llmrank.data.sampling import GroupDataset
+    from llmrank.rankers import family_class
+    from llmrank.trainer import RankingTrainer
+
+    args = recipe.training
+    set_seed(args.seed)
+    objective = build_objective(recipe)
+    train_lists, eval_lists = load_lists(recipe)
+    if recipe.distill is not None:
+        from llmrank.distill import attach_teacher_scores
+
+        train_lists = attach_teacher_scores(train_lists, recipe.distill)
+    _check_targets(objective, recipe, train_lists)
+    dataset = GroupDataset(
+        train_lists,
+        group_size=recipe.data.group_size,
+        positives_per_group=recipe.data.positives_per_group,
+        seed=recipe.data.seed,
+        label_source=recipe.data.label_source,
+    )
+    ranker = family_class(recipe.model.family).build(recipe.model)
+    if "ref_logprobs" in getattr(objective, "needs", set()) or any(
+        t["name"] == "lipo_lambda" for t in recipe.objective
+    ):
+        ranker.compute_reference = True
+    if hasattr(ranker, "pretokenize"):
+        ranker.pretokenize(train_lists + eval_lists)
+
+    resume = args.resume_from_checkpoint
+    if isinstance(resume, str) and resume.lower() in ("auto", "true", "latest"):
+        resume = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+        logger.info("resuming from %s", resume or "scratch (no checkpoint found)")
+
+    trainer = RankingTrainer(
+        model=ranker,
+        args=args,
+        objective=objective,
+        train_dataset=dataset,
+        eval_lists=eval_lists,
+        recipe=recipe,
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(args.output_dir)
+    metrics: dict[str, float] = {}
+    if eval_lists:
+        metrics = trainer.evaluate()
+        if trainer.is_world_process_zero():
+            from llmrank.io_utils import atomic_write_json
+
+            atomic_write_json(Path(args.output_dir) / "eval_results.json", metrics)
+    if recipe.hub is not None and recipe.hub.repo_id and trainer.is_world_process_zero():
+        from llmrank.hub import push_checkpoint
+
+        push_checkpoint(args.output_dir, recipe.hub)
+    return TrainResult(output_dir=args.output_dir, metrics=metrics, ranker=ranker)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        recipe = recipe_from_argv(argv)
+        if recipe.distill is not None and recipe.distill.generations > 1:
+            from llmrank.distill import run_generations
+
+            run_generations(recipe)
+        else:
+            run_training(recipe)
+    except (RecipeError, FileNotFoundError, ValueError) as exc:
+        print(f"llmrank.train: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""RankingTrainer: ``transformers.Trainer`` with a ranking objective.
+
+Trainer keeps doing what it does well (schedules, accumulation, mixed precision, DDP / FSDP /
+DeepSpeed through Accelerate, checkpoints and resume, logging); we override only
+``compute_loss`` (the recipe's :class:`~llmrank.losses.Objective` over the ranker's ``[B, n]``
+scores), ``evaluate`` (nDCG@k / MRR@k on held-out lists) and the save/load hooks (our checkpoint
+layout: adapter or backbone + score head + tokenizer + resolved recipe + model card).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from llmrank.data.record import RankingList
+from llmrank.rankers.base import TARGET_KEYS, Ranker
+
+logger = logging.getLogger(__name__)
+
+
+class _EpochSetter(TrainerCallback):
+    """Tell the group sampler which epoch it is, so each epoch draws new negatives (seeded)."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(int(state.epoch or 0))
+
+
+class RankingTrainer(Trainer):
+    """Train any :class:`~llmrank.rankers.base.Ranker` with any :class:`~llmrank.losses.Objective`."""
+
+    def __init__(
+        self,
+        model: Ranker,
+        args: Any,
+        objective: Any,
+        train_dataset: Any = None,
+        eval_lists: Sequence[RankingList] | None = None,
+        recipe: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        self.objective = objective
+        self.eval_lists = list(eval_lists) if eval_lists else None
+        self.recipe = recipe
+        self._term_sums: dict[str, float] = defaultdict(float)
+        self._term_count = 0
+        super().__init__(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=self.eval_lists,
+            data_collator=model.collate,
+            **kwargs,
+        )
+        if train_dataset is not None:
+            self.add_callback(_EpochSetter(train_dataset))
+
+    # ----------------------------------------------------------------------------- loss
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+        targets = {k: inputs.pop(k) for k in TARGET_KEYS if k in inputs}
+        outputs = model(**inputs)
+        loss, terms = self.objective(outputs, targets)
+        if model.training:
+            for name, value in terms.items():
+                self._term_sums[name] += float(value)
+            self._term_count += 1
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        # report each objective term (averaged since the last log) next to Trainer's loss
+        if "loss" in logs and self._term_count:
+            for name, total in self._term_sums.items():
+                logs[f"loss/{name}"] = round(total / self._term_count, 6)
+            self._term_sums.clear()
+            self._term_count = 0
+        super().log(logs, start_time)
+
+    # ----------------------------------------------------------------------------- validation
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:  # noqa: ANN001
+        lists = list(eval_dataset) if eval_dataset is not None else self.eval_lists
+        if not lists:
+            return {}
+        metrics = evaluate_lists(
+            self.accelerator.unwrap_model(self.model),
+            lists,
+            k=self.args.eval_k,
+            batch_lists=self.args.eval_batch_lists,
+            accelerator=self.accelerator,
+        )
+        metrics = {f"{metric_key_prefix}_{name}": value for name, value in metrics.items()}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+    # ----------------------------------------------------------------------------- save / load
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        output_dir = output_dir or self.args.output_dir
+        if not self.args.should_save:
+            return
+        ranker: Ranker = self.accelerator.unwrap_model(self.model)
+        ranker.save_pretrained(output_dir, state_dict=state_dict)
+        torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+        if self.recipe is not None:
+            self.recipe.save(Path(output_dir) / "recipe.yaml")
+        try:
+            from llmrank.model_card import write_model_card
+        except ImportError:  # model cards arrive with the hub module
+            return
+        write_model_card(output_dir, recipe=self.recipe)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:  # noqa: ANN001
+        ranker = self.accelerator.unwrap_model(model if model is not None else self.model)
+        logger.info("Loading ranker weights from %s", resume_from_checkpoint)
+        ranker.load_trained_weights(resume_from_checkpoint)
+
+    def _load_best_model(self) -> None:
+        self._load_from_checkpoint(self.state.best_model_checkpoint)
+
+
+@torch.no_grad()
+def evaluate_lists(
+    ranker: Ranker,
+    lists: Sequence[RankingList],
+    k: int = 10,
+    batch_lists: int = 8,
+    accelerator: Any = None,
+) -> dict[str, float]:
+    """nDCG@k and MRR@k (rel >= 1) of ``ranker`` over ``lists``; split across processes if any."""
+    from llmrank.metrics import mrr_at_k, ndcg_at_k
+
+    was_training = ranker.training
+    ranker.eval()
+    shard = list(lists)
+    world = accelerator.num_processes if accelerator is not None else 1
+    if world > 1:
+        shard = shard[accelerator.process_index :: world]
+    per_list: list[tuple[float, float]] = []
+    for lst, scores in zip(shard, ranker.score_lists(shard, batch_size=batch_lists)):
+        s = torch.tensor([scores], dtype=torch.float64)
+        y = torch.tensor([lst.labels], dtype=torch.float64)
+        per_list.append((float(ndcg_at_k(s, y, k=k)[0]), float(mrr_at_k(s, y, k=k)[0])))
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        per_list = gather_object(per_list)
+    if was_training:
+        ranker.train()
+    n = max(1, len(per_list))
+    return {
+        f"ndcg@{k}": sum(p[0] for p in per_list) / n,
+        f"mrr@{k}": sum(p[1] for p in per_list) / n,
+    }
