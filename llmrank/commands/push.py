@@ -1,0 +1,36 @@
+"""`llmrank push`: upload a checkpoint (optionally LoRA-merged) with its model card in one commit."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "push",
+        help="push a checkpoint to the Hugging Face Hub",
+        description="Push an llmrank checkpoint folder to the Hugging Face Hub in a single commit, with a "
+        "generated model card. The token comes from HF_TOKEN or `hf auth login`; HF_ENDPOINT selects the Hub.",
+    )
+    p.add_argument("--model", required=True, help="checkpoint folder (llmrank_config.json, backbone/ or adapter/, ...)")
+    p.add_argument("--repo-id", required=True, help="target repo, 'namespace/name'")
+    p.add_argument("--private", action="store_true", help="create the repo private (ignored if it exists)")
+    p.add_argument("--merge-lora", action="store_true", help="merge a LoRA adapter and push standalone weights")
+    p.add_argument("--revision", default=None, help="branch to push to (created from main if missing)")
+    p.add_argument("--commit-message", default=None, help="commit message (default: describes the model)")
+    p.add_argument("--no-card", action="store_true", help="do not (re)write README.md before pushing")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from llmrank.hub import HubSettings, push_checkpoint
+
+    settings = HubSettings(
+        repo_id=args.repo_id, private=args.private, merge_lora=args.merge_lora, revision=args.revision
+    )
+    url = push_checkpoint(
+        args.model, settings, commit_message=args.commit_message, write_card=not args.no_card
+    )
+    print(f"pushed {args.model} to {args.repo_id}: {url}")
+    return 0
