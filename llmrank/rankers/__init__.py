@@ -3,10 +3,10 @@
 import importlib
 
 from llmrank.rankers.base import (
+    LoraSettings,
     Ranker,
     RankerOutput,
     RankerSettings,
-    LoraSettings,
     family_class,
     load_ranker,
     register_family,

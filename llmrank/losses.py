@@ -1,0 +1,766 @@
+"""Learning-to-rank losses for LLM rerankers, in plain torch, with Rax semantics.
+
+Every loss has one signature::
+
+    loss(scores, labels, *, mask=None, weights=None, reduction="mean", **hyper) -> Tensor
+
+``scores`` and ``labels`` are ``[batch, list_size]``; ``mask`` is a bool ``[batch, list_size]``
+(True = real item, None = all real); ``weights`` are optional per-item weights.  Names, formulas and
+edge cases follow Rax (Jagerman et al., "Rax: Composable Learning-to-Rank using JAX", KDD 2022,
+google/rax 0.4.0), so ``tests/test_losses_rax.py`` can compare values and gradients one to one.
+
+Reductions (Rax's three denominators, see ``rax._src.utils.safe_reduce``):
+
+* listwise losses (softmax, poly1, listmle, approx_*, bar_distillation): one value per list; ``mean``
+  averages over lists with at least one valid item (lists with valid items but all-zero labels
+  still count in the denominator);
+* pairwise losses: one value per pair ``(i, j)`` with ``labels_i > labels_j``, both valid; ``mean``
+  divides by the number of such pairs (lambda weights do not change the denominator);
+* pointwise losses: one value per valid item; ``mean`` divides by the number of valid items.
+
+When nothing is valid the loss is ``0`` (not NaN) with zero gradients.  ``reduction="none"`` returns
+the unreduced tensor (``[B]``, ``[B, n, n]`` or ``[B, n]``) with masked entries set to 0, so
+``none.sum() == sum``.
+
+Input policy (deliberate, tested):
+
+* computation runs in float32; float64 inputs stay float64 (used by the Rax equivalence tests);
+  bfloat16/float16 scores are upcast;
+* integer or bool labels are accepted and cast to float (graded qrels are integers);
+* shapes must match, ``mask`` must be bool, valid scores and labels must be finite -> ``ValueError``
+  (padding may hold anything, NaN included: padded entries never reach a value or a gradient);
+* a batch whose mask hides everything gives 0 (like Rax), not an error.
+
+Differences from Rax (deliberate): ``segments`` are not supported (pad lists instead);
+``approx_ndcg_loss``/``approx_mrr_loss`` have no ``topn`` (Rax's default is no cutoff);
+``listmle_loss`` and ``approx_mrr_loss`` reject ``weights`` (Rax ignores or handles them
+differently); Gumbel noise comes from a torch generator, so samples differ from Rax's PRNG.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+Tensor = torch.Tensor
+
+__all__ = [
+    "LOSSES",
+    "LossSpec",
+    "Objective",
+    "ObjectiveTerm",
+    "approx_mrr_loss",
+    "approx_ndcg_loss",
+    "bar_distillation_loss",
+    "dcg2_lambdaweight",
+    "dcg_lambdaweight",
+    "first_ranknet_loss",
+    "gumbel",
+    "labeldiff_lambdaweight",
+    "lipo_lambda_loss",
+    "lipo_scores",
+    "listmle_loss",
+    "mse_distillation_loss",
+    "pairwise_hinge_loss",
+    "pairwise_logistic_loss",
+    "pointwise_mse_loss",
+    "pointwise_sigmoid_loss",
+    "poly1_softmax_loss",
+    "softmax_loss",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+# Pair chunks hold at most this many [chunk, n, n] elements (~64 MB in float32 per temporary).
+_PAIR_CHUNK_ELEMS = 1 << 24
+
+
+# --------------------------------------------------------------------------------------- helpers
+def _compute_dtype(scores: Tensor) -> torch.dtype:
+    return torch.float64 if scores.dtype == torch.float64 else torch.float32
+
+
+def _prepare(
+    scores: Tensor,
+    labels: Tensor,
+    mask: Tensor | None,
+    weights: Tensor | None,
+    reduction: str,
+    name: str,
+    labels_name: str = "labels",
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """Validate and return ``(scores, labels, mask, weights)``: float, padding zeroed.
+
+    Padded entries are replaced by 0 *before* any arithmetic (the first half of the "double
+    where" trick): whatever a padded entry holds (NaN, inf) can then never leak into a value
+    or a gradient; the second ``where`` masks the per-item results."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if not torch.is_tensor(scores) or not torch.is_tensor(labels):
+        raise ValueError(f"{name}: scores and {labels_name} must be torch tensors")
+    if scores.dim() != 2:
+        raise ValueError(f"{name}: scores must be [batch, list_size], got shape {tuple(scores.shape)}")
+    if labels.shape != scores.shape:
+        raise ValueError(
+            f"{name}: {labels_name} shape {tuple(labels.shape)} != scores shape {tuple(scores.shape)}"
+        )
+    if not (scores.is_floating_point()):
+        raise ValueError(f"{name}: scores must be floating point, got {scores.dtype}")
+    if labels.is_complex():
+        raise ValueError(f"{name}: {labels_name} must be real numbers, got {labels.dtype}")
+    dtype = _compute_dtype(scores)
+    if mask is None:
+        mask = torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
+    else:
+        if mask.shape != scores.shape:
+            raise ValueError(f"{name}: mask shape {tuple(mask.shape)} != scores shape {tuple(scores.shape)}")
+        if mask.dtype != torch.bool:
+            raise ValueError(f"{name}: mask must be a bool tensor (True = real item), got {mask.dtype}")
+    scores = scores.to(dtype)
+    labels = labels.detach().to(dtype)  # int / bool labels are fine: cast (documented)
+    if bool(((~torch.isfinite(scores.detach())) & mask).any()):
+        raise ValueError(f"{name}: scores contain NaN or inf at valid (mask=True) positions")
+    if bool(((~torch.isfinite(labels)) & mask).any()):
+        raise ValueError(f"{name}: {labels_name} contain NaN or inf at valid (mask=True) positions")
+    scores = torch.where(mask, scores, torch.zeros((), dtype=dtype, device=scores.device))
+    labels = torch.where(mask, labels, torch.zeros((), dtype=dtype, device=labels.device))
+    if weights is not None:
+        if weights.shape != scores.shape:
+            raise ValueError(f"{name}: weights shape {tuple(weights.shape)} != scores shape {tuple(scores.shape)}")
+        weights = torch.where(mask, weights.to(dtype), torch.zeros((), dtype=dtype, device=scores.device))
+    return scores, labels, mask, weights
+
+
+def _reduce(values: Tensor, valid: Tensor, reduction: str) -> Tensor:
+    """Rax ``safe_reduce``: masked entries are 0; a mean over nothing is 0 (not NaN)."""
+    values = torch.where(valid, values, torch.zeros((), dtype=values.dtype, device=values.device))
+    if reduction == "none":
+        return values
+    total = values.sum()
+    if reduction == "sum":
+        return total
+    return total / valid.sum().clamp_min(1).to(values.dtype)
+
+
+def _masked_fill_low(scores: Tensor, mask: Tensor) -> Tensor:
+    """Padded items get the most negative finite value: ``exp`` underflows to exactly 0 for them,
+    yet a fully padded row stays finite (``-inf`` would give NaN in ``log_softmax``)."""
+    low = torch.finfo(scores.dtype).min
+    return torch.where(mask, scores, torch.full((), low, dtype=scores.dtype, device=scores.device))
+
+
+def _masked_log_softmax(scores: Tensor, mask: Tensor) -> Tensor:
+    return torch.log_softmax(_masked_fill_low(scores, mask), dim=-1)
+
+
+def normalize_probabilities(values: Tensor, mask: Tensor) -> Tensor:
+    """``rax.utils.normalize_probabilities``: ``v / Σ_valid v``; a list summing to 0 becomes
+    uniform over its valid items (over all items when none is valid)."""
+    values = torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device))
+    total = values.sum(-1, keepdim=True)
+    count = mask.sum(-1, keepdim=True).to(values.dtype)
+    count = torch.where(count == 0, torch.full_like(count, mask.shape[-1]), count)
+    safe_total = torch.where(total != 0, total, torch.ones_like(total))
+    return torch.where(total != 0, values / safe_total, 1.0 / count.expand_as(values))
+
+
+def ranks(scores: Tensor, mask: Tensor) -> Tensor:
+    """1-based ranks by descending score, padded items last, ties in input order (stable sort,
+    as ``rax.utils.ranks`` without a PRNG key).  No gradient."""
+    with torch.no_grad():
+        key = torch.where(mask, -scores, torch.full((), math.inf, dtype=scores.dtype, device=scores.device))
+        order = torch.sort(key, dim=-1, stable=True).indices
+        out = torch.empty_like(order)
+        pos = torch.arange(1, scores.shape[-1] + 1, device=scores.device).expand_as(order)
+        out.scatter_(-1, order, pos)
+    return out.to(scores.dtype)
+
+
+def _gain(labels: Tensor) -> Tensor:
+    return torch.pow(2.0, labels) - 1.0  # G(y) = 2^y − 1 (Burges et al. 2005)
+
+
+def _discount(ranks: Tensor) -> Tensor:
+    return 1.0 / torch.log2(1.0 + ranks)  # D(r) = 1 / log2(1 + r)
+
+
+# ------------------------------------------------------------------------------- pointwise losses
+def pointwise_sigmoid_loss(
+    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Sigmoid cross-entropy per item, labels clipped to [0, 1] (``rax.pointwise_sigmoid_loss``):
+    ``ℓ_i = softplus(s_i) − s_i·y_i``.  Mean over valid items."""
+    s, y, m, w = _prepare(scores, labels, mask, weights, reduction, "pointwise_sigmoid_loss")
+    loss = F.softplus(s) - s * y.clamp(0.0, 1.0)
+    if w is not None:
+        loss = loss * w
+    return _reduce(loss, m, reduction)
+
+
+def pointwise_mse_loss(
+    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Squared error per item ``(s_i − y_i)²`` (``rax.pointwise_mse_loss``).  Mean over valid items."""
+    s, y, m, w = _prepare(scores, labels, mask, weights, reduction, "pointwise_mse_loss")
+    loss = (s - y).square()
+    if w is not None:
+        loss = loss * w
+    return _reduce(loss, m, reduction)
+
+
+# ---------------------------------------------------------------------------- lambda weights
+def labeldiff_lambdaweight(scores: Tensor, labels: Tensor, mask: Tensor, *, topn: int | None = None) -> Tensor:
+    """``λ_ij = |y_i − y_j|`` (``rax.labeldiff_lambdaweight``); ``topn`` is unused."""
+    del scores, topn
+    lam = (labels.unsqueeze(-1) - labels.unsqueeze(-2)).abs()
+    return torch.where(mask.unsqueeze(-1) == mask.unsqueeze(-2), lam, torch.zeros_like(lam))
+
+
+def dcg_lambdaweight(
+    scores: Tensor, labels: Tensor, mask: Tensor, *, topn: int | None = None, weights: Tensor | None = None,
+    list_size: int | None = None, rank: Tensor | None = None,
+) -> Tensor:
+    """LambdaRank weights (Burges et al., "Learning to Rank with Nonsmooth Cost Functions", NIPS 2006),
+    as ``rax.dcg_lambdaweight``: ``λ_ij = |G_i − G_j| · |D(r_i) − D(r_j)| · n``, r = stable ranks of
+    the scores, ``D(r) = 0`` beyond ``topn``, ``n`` = padded list size (Rax's scale-up).  Detached."""
+    with torch.no_grad():
+        r = ranks(scores, mask) if rank is None else rank
+        n = scores.shape[-1] if list_size is None else list_size
+        g = _gain(labels) if weights is None else _gain(labels) * weights
+        d = _discount(r)
+        if topn is not None:
+            d = torch.where(r <= topn, d, torch.zeros_like(d))
+        lam = (g.unsqueeze(-1) - g.unsqueeze(-2)).abs() * (d.unsqueeze(-1) - d.unsqueeze(-2)).abs()
+        valid = mask.unsqueeze(-1) & mask.unsqueeze(-2)
+        return torch.where(valid, lam * n, torch.zeros_like(lam))
+
+
+def dcg2_lambdaweight(
+    scores: Tensor, labels: Tensor, mask: Tensor, *, topn: int | None = None, weights: Tensor | None = None,
+    list_size: int | None = None, rank: Tensor | None = None,
+) -> Tensor:
+    """LambdaLoss NDCG-Loss2 weights (Wang et al., "The LambdaLoss Framework for Ranking Metric
+    Optimization", CIKM 2018), as ``rax.dcg2_lambdaweight``:
+    ``λ_ij = |G_i − G_j| · |D(|r_i − r_j|) − D(|r_i − r_j| + 1)| · n`` (0 when r_i = r_j); with ``topn``
+    pairs whose lower rank lies beyond ``topn`` are scaled by ``1 / (1 − D(max(r_i, r_j)))``
+    (Jagerman et al., "On Optimizing Top-K Metrics for Neural Ranking Models", SIGIR 2022).  Detached."""
+    with torch.no_grad():
+        r = ranks(scores, mask) if rank is None else rank
+        n = scores.shape[-1] if list_size is None else list_size
+        g = _gain(labels) if weights is None else _gain(labels) * weights
+        diff = (r.unsqueeze(-1) - r.unsqueeze(-2)).abs()
+        safe = torch.where(diff != 0, diff, torch.ones_like(diff))
+        disc = (_discount(safe) - _discount(safe + 1)).abs()
+        disc = torch.where(diff != 0, disc, torch.zeros_like(disc))
+        if topn is not None:
+            rmax = torch.maximum(r.unsqueeze(-1), r.unsqueeze(-2))
+            disc = torch.where(rmax > topn, disc / (1.0 - _discount(rmax)), disc)
+        lam = (g.unsqueeze(-1) - g.unsqueeze(-2)).abs() * disc
+        valid = mask.unsqueeze(-1) & mask.unsqueeze(-2)
+        return torch.where(valid, lam * n, torch.zeros_like(lam))
+
+
+_LAMBDAWEIGHTS: dict[str, Callable[..., Tensor]] = {
+    "labeldiff": labeldiff_lambdaweight,
+    "dcg": dcg_lambdaweight,
+    "dcg2": dcg2_lambdaweight,
+}
+
+
+# ------------------------------------------------------------------------------ pairwise losses
+def _pair_terms(
+    s: Tensor, y: Tensor, m: Tensor, w: Tensor | None, kind: str, lambdaweight: str | None, topn: int | None,
+    rank: Tensor | None, n: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """For a chunk of lists: pair losses ℓ(d_ij), their derivative dℓ/dd_ij (already × weights)
+    and the validity of each pair.  d_ij = s_i − s_j."""
+    d = s.unsqueeze(-1) - s.unsqueeze(-2)
+    if kind == "logistic":
+        # RankNet (Burges et al., ICML 2005): ℓ = log(1 + e^{−d}) = softplus(−d); dℓ/dd = −σ(−d)
+        loss = F.softplus(-d)
+        dloss = -torch.sigmoid(-d)
+    else:
+        # hinge: ℓ = relu(1 − d); dℓ/dd = −1[1 − d > 0] (relu'(0) = 0 as in jax)
+        margin = 1.0 - d
+        loss = margin.clamp_min(0.0)
+        dloss = -(margin > 0).to(d.dtype)
+    del d
+    valid = (y.unsqueeze(-1) > y.unsqueeze(-2)) & m.unsqueeze(-1) & m.unsqueeze(-2)
+    scale = None
+    if w is not None:
+        scale = w.unsqueeze(-1).expand_as(loss)  # Rax: pair (i, j) weighted by w_i
+    if lambdaweight is not None:
+        fn = _LAMBDAWEIGHTS[lambdaweight]
+        if lambdaweight == "labeldiff":
+            lam = fn(s, y, m)
+        else:
+            lam = fn(s, y, m, topn=topn, weights=w, list_size=n, rank=rank)
+        scale = lam if scale is None else scale * lam
+    if scale is not None:
+        loss = loss * scale
+        dloss = dloss * scale
+    zero = torch.zeros((), dtype=loss.dtype, device=loss.device)
+    return torch.where(valid, loss, zero), torch.where(valid, dloss, zero), valid
+
+
+class _PairwiseReduced(torch.autograd.Function):
+    """Σ over valid pairs of the (weighted) pair loss, with the gradient computed in the forward
+    pass, chunk by chunk over lists: only ``[chunk, n, n]`` temporaries exist at a time and only
+    the ``[B, n]`` gradient is kept for backward (memory O(B·n) instead of O(B·n²))."""
+
+    @staticmethod
+    def forward(ctx, s, y, m, w, kind, lambdaweight, topn):  # type: ignore[override]
+        b, n = s.shape
+        chunk = max(1, _PAIR_CHUNK_ELEMS // max(1, n * n))
+        total = s.new_zeros(())
+        count = s.new_zeros(())
+        grad = torch.zeros_like(s)
+        for start in range(0, b, chunk):
+            sl = slice(start, start + chunk)
+            wc = None if w is None else w[sl]
+            loss, dloss, valid = _pair_terms(s[sl], y[sl], m[sl], wc, kind, lambdaweight, topn, None, n)
+            total = total + loss.sum()
+            count = count + valid.sum()
+            # ∂/∂s_i Σ_ij ℓ(s_i − s_j) = Σ_j ℓ'_ij − Σ_j ℓ'_ji
+            grad[sl] = dloss.sum(-1) - dloss.sum(-2)
+            del loss, dloss, valid
+        ctx.save_for_backward(grad)
+        ctx.mark_non_differentiable(count)
+        return total, count
+
+    @staticmethod
+    def backward(ctx, g_total, g_count):  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        return grad * g_total, None, None, None, None, None, None
+
+
+def _pairwise(
+    name: str, kind: str, scores: Tensor, labels: Tensor, mask: Tensor | None, weights: Tensor | None,
+    reduction: str, lambdaweight: str | None, topn: int | None,
+) -> Tensor:
+    s, y, m, w = _prepare(scores, labels, mask, weights, reduction, name)
+    if lambdaweight is not None and lambdaweight not in _LAMBDAWEIGHTS:
+        raise ValueError(f"{name}: lambdaweight must be None or one of {sorted(_LAMBDAWEIGHTS)}, got {lambdaweight!r}")
+    if topn is not None and (not isinstance(topn, int) or topn < 1):
+        raise ValueError(f"{name}: topn must be a positive int or None, got {topn!r}")
+    if reduction == "none":
+        loss, _, valid = _pair_terms(s, y, m, w, kind, lambdaweight, topn, None, s.shape[-1])
+        return loss
+    total, count = _PairwiseReduced.apply(s, y, m, w, kind, lambdaweight, topn)
+    if reduction == "sum":
+        return total
+    return total / count.clamp_min(1)
+
+
+def pairwise_logistic_loss(
+    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean", lambdaweight: str | None = None, topn: int | None = None,
+) -> Tensor:
+    """RankNet (Burges et al., ICML 2005) as ``rax.pairwise_logistic_loss``: ``λ_ij·log(1 + e^{−(s_i−s_j)})``
+    over pairs with ``y_i > y_j``.  ``lambdaweight``: None | "labeldiff" | "dcg" (LambdaRank) |
+    "dcg2" (LambdaLoss NDCG-Loss2); ``topn`` cuts the DCG weights.  Mean over valid pairs."""
+    return _pairwise("pairwise_logistic_loss", "logistic", scores, labels, mask, weights, reduction, lambdaweight, topn)
+
+
+def pairwise_hinge_loss(
+    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean", lambdaweight: str | None = None, topn: int | None = None,
+) -> Tensor:
+    """Pairwise hinge ``λ_ij·max(0, 1 − (s_i − s_j))`` over pairs with ``y_i > y_j``
+    (Herbrich et al. 1999; ``rax.pairwise_hinge_loss``).  Mean over valid pairs."""
+    return _pairwise("pairwise_hinge_loss", "hinge", scores, labels, mask, weights, reduction, lambdaweight, topn)
+
+
+def lipo_lambda_loss(
+    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean", topn: int | None = None,
+) -> Tensor:
+    """LiPO-λ (Liu et al., "LiPO: Listwise Preference Optimization through Learning-to-Rank",
+    NAACL 2025, Eq. 8 and Algorithm 1): ``Σ_{ψ_i>ψ_j} Δ_ij·log(1 + e^{−(s_i−s_j)})`` with
+    ``Δ_ij = |G_i − G_j|·|D(τ_i) − D(τ_j)|``, τ = ranks induced by the scores.  Exactly
+    ``rax.pairwise_logistic_loss(s, ψ, lambdaweight_fn=rax.dcg_lambdaweight)`` (×n, stable ties:
+    at step 0 all scores are 0 and τ is the input order).  Use :func:`lipo_scores` for s."""
+    return _pairwise("lipo_lambda_loss", "logistic", scores, labels, mask, weights, reduction, "dcg", topn)
+
+
+def lipo_scores(policy_logps: Tensor, ref_logps: Tensor, beta: float = 0.05) -> Tensor:
+    """LiPO / DPO implicit reward ``s = β·(log π_θ(y|x) − log π_ref(y|x))`` (LiPO Eq. 2, β = 0.05 in
+    the paper), in float32; the reference term carries no gradient."""
+    if policy_logps.shape != ref_logps.shape:
+        raise ValueError(f"lipo_scores: policy {tuple(policy_logps.shape)} vs reference {tuple(ref_logps.shape)}")
+    dtype = _compute_dtype(policy_logps)
+    return beta * (policy_logps.to(dtype) - ref_logps.detach().to(dtype))
+
+
+def first_ranknet_loss(
+    scores: Tensor, teacher_ranks: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """FIRST weighted RankNet (Reddy et al., "FIRST: Faster Improved Listwise Reranking with Single
+    Token Decoding", EMNLP 2024; gangiswag/llm-reranker ``rank_net(weighted=True)``).
+
+    For each list: pairs (i, j) of valid items with 1-based teacher ranks ``r_i < r_j``, weight
+    ``w_ij = 1/(r_i + r_j)``; ``L_b = (1/P_b)·Σ w_ij·softplus(−(s_i − s_j))`` (mean over the P_b pairs,
+    not normalised by Σw).  ``mean`` averages L_b over lists with ≥1 pair (FIRST skips NaN lists);
+    ``sum`` sums them; ``none`` returns ``[B]``.  ``weights`` (per item) multiply pair (i, j) by w_i."""
+    s, r, m, w = _prepare(scores, teacher_ranks, mask, weights, reduction, "first_ranknet_loss", "teacher_ranks")
+    if bool(((r < 1) & m).any()):
+        raise ValueError("first_ranknet_loss: teacher_ranks must be 1-based (>= 1) at valid positions")
+    d = s.unsqueeze(-1) - s.unsqueeze(-2)
+    valid = (r.unsqueeze(-1) < r.unsqueeze(-2)) & m.unsqueeze(-1) & m.unsqueeze(-2)
+    pair_w = 1.0 / (r.unsqueeze(-1) + r.unsqueeze(-2)).clamp_min(1.0)
+    if w is not None:
+        pair_w = pair_w * w.unsqueeze(-1)
+    loss = torch.where(valid, pair_w * F.softplus(-d), torch.zeros_like(d)).sum((-1, -2))
+    pairs = valid.sum((-1, -2))
+    per_list = loss / pairs.clamp_min(1).to(loss.dtype)
+    return _reduce(per_list, pairs > 0, reduction)
+
+
+# ------------------------------------------------------------------------------ listwise losses
+def _softmax_ce(s: Tensor, targets: Tensor, m: Tensor) -> Tensor:
+    """Per-list ``−Σ_valid t_i·log softmax(s)_i`` (log_softmax over valid items only)."""
+    logp = _masked_log_softmax(s, m)
+    return -torch.where(m, targets * logp, torch.zeros_like(logp)).sum(-1)
+
+
+def softmax_loss(
+    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean", normalize_labels: bool = False,
+) -> Tensor:
+    """Listwise softmax cross-entropy (ListNet top-1, Cao et al. ICML 2007; ``rax.softmax_loss``):
+    ``ℓ = −Σ_i y_i·log softmax(s)_i``.  Labels are not normalised by default (Rax), so graded
+    lists weigh Σy; ``normalize_labels=True`` uses ``y/Σy`` (uniform when Σy = 0), i.e.
+    ``label_fn=rax.utils.normalize_probabilities``.  Mean over lists with ≥1 valid item."""
+    s, y, m, w = _prepare(scores, labels, mask, weights, reduction, "softmax_loss")
+    if w is not None:
+        y = y * w
+    if normalize_labels:
+        y = normalize_probabilities(y, m)
+    return _reduce(_softmax_ce(s, y, m), m.any(-1), reduction)
+
+
+def poly1_softmax_loss(
+    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean", epsilon: float = 1.0,
+) -> Tensor:
+    """Poly-1 softmax (Leng et al., "PolyLoss", ICLR 2022; used by RankT5), as
+    ``rax.poly1_softmax_loss``: ``softmax_loss(s, y) + ε·(1 − Σ_i ŷ_i·softmax(s)_i)``, ŷ = y/Σy."""
+    s, y, m, w = _prepare(scores, labels, mask, weights, reduction, "poly1_softmax_loss")
+    if w is not None:
+        y = y * w
+    ce = _softmax_ce(s, y, m)
+    p = torch.softmax(_masked_fill_low(s, m), dim=-1)
+    pt = torch.where(m, normalize_probabilities(y, m) * p, torch.zeros_like(p)).sum(-1)
+    pt = torch.where(m.any(-1), pt, torch.ones_like(pt))  # fully padded list: (1 − pt) = 0
+    return _reduce(ce + epsilon * (1.0 - pt), m.any(-1), reduction)
+
+
+def listmle_loss(
+    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """ListMLE (Xia et al., "Listwise Approach to Learning to Rank", ICML 2008; ``rax.listmle_loss``):
+    Plackett-Luce NLL of the label order, ``−Σ_k [s_π(k) − log Σ_{l≥k} e^{s_π(l)}]``, π = stable sort
+    by label descending (ties keep input order), padded items excluded.  No ``weights``."""
+    if weights is not None:
+        raise ValueError("listmle_loss does not support weights")
+    s, y, m, _ = _prepare(scores, labels, mask, None, reduction, "listmle_loss")
+    key = torch.where(m, -y, torch.full((), math.inf, dtype=y.dtype, device=y.device))
+    order = torch.sort(key, dim=-1, stable=True).indices
+    s_sorted = torch.gather(s, -1, order)
+    m_sorted = torch.gather(m, -1, order)
+    low = _masked_fill_low(s_sorted, m_sorted)
+    # reverse log-cumsum-exp: lse_k = log Σ_{l≥k} e^{s_l}; padded items (at the end) add e^{low} = 0
+    lse = torch.logcumsumexp(low.flip(-1), dim=-1).flip(-1)
+    per_list = -torch.where(m_sorted, s_sorted - lse, torch.zeros_like(lse)).sum(-1)
+    return _reduce(per_list, m.any(-1), reduction)
+
+
+def _approx_ranks(s: Tensor, m: Tensor, temperature: float) -> Tensor:
+    """Smooth ranks (Qin et al., "A General Approximation Framework for Direct Optimization of
+    Information Retrieval Measures", IR Journal 2010; ``rax.utils.approx_ranks``):
+    ``r̂_i = 1 + Σ_{j≠i, valid} σ((s_j − s_i)/T)``."""
+    n = s.shape[-1]
+    pair = torch.sigmoid((s.unsqueeze(-2) - s.unsqueeze(-1)) / temperature)
+    keep = m.unsqueeze(-1) & m.unsqueeze(-2) & ~torch.eye(n, dtype=torch.bool, device=s.device)
+    return 1.0 + torch.where(keep, pair, torch.zeros_like(pair)).sum(-1)
+
+
+def _gumbel_apply(
+    fn: Callable[..., Tensor], scores: Tensor, labels: Tensor, mask: Tensor | None, weights: Tensor | None,
+    reduction: str, samples: int, beta: float, generator: torch.Generator | None, **hyper: Any,
+) -> Tensor:
+    """Gumbel-perturbed loss (Bruch et al., "A Stochastic Treatment of Learning to Rank Scoring
+    Functions", WSDM 2020; ``rax.gumbel_t12n``): repeat every list ``samples`` times, add
+    β·Gumbel(0, 1) noise to the scores, reduce over samples × lists.  ``none`` gives ``[S, B, ...]``."""
+    b, n = scores.shape
+    u = torch.rand((samples, b, n), generator=generator, device=scores.device, dtype=_compute_dtype(scores))
+    tiny = torch.finfo(u.dtype).tiny
+    noise = -torch.log(-torch.log(u.clamp(tiny, 1.0 - 1e-7)))  # Gumbel(0, 1) = −log(−log U)
+    s = (scores.to(u.dtype).unsqueeze(0) + beta * noise).reshape(samples * b, n)
+
+    def rep(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t.unsqueeze(0).expand(samples, b, n).reshape(samples * b, n)
+
+    out = fn(s, rep(labels), mask=rep(mask), weights=rep(weights), reduction=reduction, **hyper)
+    return out.reshape(samples, b, *out.shape[1:]) if reduction == "none" else out
+
+
+def approx_ndcg_loss(
+    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean", temperature: float = 1.0, gumbel_samples: int = 0, gumbel_beta: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """ApproxNDCG (Qin et al. 2010; Bruch et al., SIGIR 2019), ``rax.approx_t12n(rax.ndcg_metric)``:
+    ``−Σ_i G_i·D(r̂_i) / IDCG`` with smooth ranks r̂ at ``temperature``, G = 2^y − 1, IDCG from the
+    list's labels (0 -> 1, so lists without relevant items give 0).  ``gumbel_samples > 0`` adds
+    Gumbel noise (seeded by ``generator``).  Mean over lists with ≥1 valid item."""
+    if gumbel_samples:
+        return _gumbel_apply(approx_ndcg_loss, scores, labels, mask, weights, reduction, gumbel_samples,
+                             gumbel_beta, generator, temperature=temperature)
+    s, y, m, w = _prepare(scores, labels, mask, weights, reduction, "approx_ndcg_loss")
+    g = _gain(y) if w is None else _gain(y) * w
+    dcg = torch.where(m, g * _discount(_approx_ranks(s, m, temperature)), torch.zeros_like(s)).sum(-1)
+    with torch.no_grad():
+        ideal = torch.where(m, g, torch.full_like(g, -math.inf)).sort(dim=-1, descending=True).values
+        pos = torch.arange(1, s.shape[-1] + 1, device=s.device, dtype=s.dtype)
+        idcg = torch.where(torch.isfinite(ideal), ideal * _discount(pos), torch.zeros_like(ideal)).sum(-1)
+        idcg = torch.where(idcg == 0, torch.ones_like(idcg), idcg)
+    return _reduce(-dcg / idcg, m.any(-1), reduction)
+
+
+def approx_mrr_loss(
+    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean", temperature: float = 1.0, gumbel_samples: int = 0, gumbel_beta: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """ApproxMRR, ``rax.approx_t12n(rax.mrr_metric)``: ``−max_{i: y_i ≥ 1} 1/r̂_i`` (0 without a
+    relevant item).  Same smooth ranks and Gumbel options as :func:`approx_ndcg_loss`.  No ``weights``."""
+    if weights is not None:
+        raise ValueError("approx_mrr_loss does not support weights")
+    if gumbel_samples:
+        return _gumbel_apply(approx_mrr_loss, scores, labels, mask, None, reduction, gumbel_samples,
+                             gumbel_beta, generator, temperature=temperature)
+    s, y, m, _ = _prepare(scores, labels, mask, None, reduction, "approx_mrr_loss")
+    rr = 1.0 / _approx_ranks(s, m, temperature)
+    rr = torch.where(m & (y >= 1), rr, torch.zeros_like(rr))
+    return _reduce(-rr.amax(-1), m.any(-1), reduction)
+
+
+def gumbel(fn: Callable[..., Tensor], samples: int = 8, beta: float = 1.0) -> Callable[..., Tensor]:
+    """Wrap any loss of the common signature into its Gumbel-perturbed version (``rax.gumbel_t12n``);
+    the wrapped loss takes an extra ``generator=`` keyword."""
+
+    def wrapped(scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+                reduction: str = "mean", generator: torch.Generator | None = None, **hyper: Any) -> Tensor:
+        return _gumbel_apply(fn, scores, labels, mask, weights, reduction, samples, beta, generator, **hyper)
+
+    wrapped.__name__ = f"gumbel_{getattr(fn, '__name__', 'loss')}"
+    wrapped.__doc__ = f"Gumbel-perturbed {getattr(fn, '__name__', 'loss')} ({samples} samples, beta={beta})."
+    return wrapped
+
+
+# --------------------------------------------------------------------------- distillation losses
+_TRANSFORMS = ("affine_relu", "softmax", "none")
+
+
+def _teacher_targets(t: Tensor, m: Tensor, transform: str, a: float, b: float, temperature: float,
+                     normalize: bool, name: str) -> Tensor:
+    if transform not in _TRANSFORMS:
+        close = difflib.get_close_matches(str(transform), _TRANSFORMS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"{name}: transform must be one of {_TRANSFORMS}, got {transform!r}{hint}")
+    t = t.detach()
+    if transform == "affine_relu":
+        out = torch.relu(a * t + b)
+        return normalize_probabilities(out, m) if normalize else torch.where(m, out, torch.zeros_like(out))
+    if transform == "softmax":
+        return torch.where(m, torch.softmax(_masked_fill_low(t / temperature, m), dim=-1), torch.zeros_like(t))
+    return t
+
+
+def bar_distillation_loss(
+    scores: Tensor, teacher_scores: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean", transform: str = "affine_relu", a: float = 1.0, b: float = 0.0,
+    temperature: float = 1.0,
+) -> Tensor:
+    """Listwise distillation of Born-Again neural Rankers (Qin et al., "Born Again Neural Rankers",
+    arXiv 2109.15285): softmax cross-entropy of the student scores against transformed teacher
+    scores T(t), teacher detached.
+
+    * ``affine_relu`` (default): ``T(t) = ReLU(a·t + b)`` normalised per list to a distribution like
+      ``rax.utils.normalize_probabilities`` (uniform if it sums to 0).  Our choice: BAR's text is not
+      explicit about normalisation; normalising keeps the loss scale independent of a and of the
+      teacher's score range (TF-Ranking's softmax loss, used by the BAR authors, also normalises).
+    * ``softmax``: ``T(t) = softmax(t / temperature)`` (the paper's ablation).
+    * ``none``: raw teacher scores as targets (only sensible for non-negative teacher scores).
+    Mean over lists with ≥1 valid item."""
+    s, t, m, w = _prepare(scores, teacher_scores, mask, weights, reduction, "bar_distillation_loss", "teacher_scores")
+    target = _teacher_targets(t, m, transform, a, b, temperature, True, "bar_distillation_loss")
+    if w is not None:
+        target = target * w
+    return _reduce(_softmax_ce(s, target, m), m.any(-1), reduction)
+
+
+def mse_distillation_loss(
+    scores: Tensor, teacher_scores: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    reduction: str = "mean", transform: str = "none", a: float = 1.0, b: float = 0.0, temperature: float = 1.0,
+) -> Tensor:
+    """Pointwise score distillation (the BAR ablation's pointwise baseline): ``(s_i − T(t_i))²`` per
+    valid item with T = ``none`` (identity, default), ``affine_relu`` (ReLU(a·t + b), not normalised)
+    or ``softmax`` (per-list softmax(t/temperature)); teacher detached.  Mean over valid items."""
+    s, t, m, w = _prepare(scores, teacher_scores, mask, weights, reduction, "mse_distillation_loss", "teacher_scores")
+    target = _teacher_targets(t, m, transform, a, b, temperature, False, "mse_distillation_loss")
+    loss = (s - target).square()
+    if w is not None:
+        loss = loss * w
+    return _reduce(loss, m, reduction)
+
+
+# ----------------------------------------------------------------------------- registry/objective
+@dataclass(frozen=True)
+class LossSpec:
+    """A registered loss: the function, the target it reads and fixed keyword arguments."""
+
+    fn: Callable[..., Tensor] | None
+    target: str  # "labels" | "teacher_scores" | "teacher_ranks" | "lm_loss"
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+
+    def param_names(self) -> set[str]:
+        if self.fn is None:
+            return set()
+        sig = inspect.signature(self.fn)
+        names = {p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY}
+        names -= {"mask", "weights"} | set(self.fixed)
+        if self.fn is lipo_lambda_loss:
+            names.add("beta")
+        return names
+
+
+LOSSES: dict[str, LossSpec] = {
+    "pointwise_sigmoid": LossSpec(pointwise_sigmoid_loss, "labels"),
+    "pointwise_mse": LossSpec(pointwise_mse_loss, "labels"),
+    "pairwise_logistic": LossSpec(pairwise_logistic_loss, "labels"),
+    "ranknet": LossSpec(pairwise_logistic_loss, "labels"),
+    "pairwise_hinge": LossSpec(pairwise_hinge_loss, "labels"),
+    "lambdarank": LossSpec(pairwise_logistic_loss, "labels", {"lambdaweight": "dcg"}),
+    "lambdaloss": LossSpec(pairwise_logistic_loss, "labels", {"lambdaweight": "dcg2"}),
+    "softmax": LossSpec(softmax_loss, "labels"),
+    "poly1": LossSpec(poly1_softmax_loss, "labels"),
+    "listmle": LossSpec(listmle_loss, "labels"),
+    "approx_ndcg": LossSpec(approx_ndcg_loss, "labels"),
+    "approx_mrr": LossSpec(approx_mrr_loss, "labels"),
+    "lipo_lambda": LossSpec(lipo_lambda_loss, "labels"),
+    "first_ranknet": LossSpec(first_ranknet_loss, "teacher_ranks"),
+    "bar_distillation": LossSpec(bar_distillation_loss, "teacher_scores"),
+    "mse_distillation": LossSpec(mse_distillation_loss, "teacher_scores"),
+    "lm": LossSpec(None, "lm_loss"),
+}
+
+_TARGET_SOURCES = {
+    "labels": "relevance labels of the data (qrels / `labels` of each list)",
+    "teacher_scores": "teacher scores (a `distill:` section in the recipe, or scored data with teacher scores)",
+    "teacher_ranks": "teacher ranks (a `distill:` section with a listwise teacher, or data with a teacher order)",
+    "lm_loss": "the ranker's LM loss (`output.lm_loss`, only produced by families with a generation target, e.g. FIRST)",
+}
+
+
+def _closest(name: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.0)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@dataclass
+class ObjectiveTerm:
+    """One weighted term of an :class:`Objective`: a registered loss name, its weight, its params."""
+
+    name: str
+    weight: float = 1.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.name not in LOSSES:
+            raise ValueError(f"unknown loss {self.name!r}{_closest(self.name, sorted(LOSSES))}; "
+                             f"known: {', '.join(sorted(LOSSES))}")
+        allowed = LOSSES[self.name].param_names()
+        for key in self.params:
+            if key not in allowed:
+                hint = _closest(key, sorted(allowed)) if allowed else ""
+                raise ValueError(f"loss {self.name!r} has no parameter {key!r}{hint}; "
+                                 f"valid: {', '.join(sorted(allowed)) or '(none)'}")
+        self.weight = float(self.weight)
+
+
+class Objective:
+    """Weighted sum of loss terms: ``Σ_k weight_k · loss_k``.
+
+    ``terms`` are :class:`ObjectiveTerm` or dicts ``{"name", "weight", "params"}`` (other keys of a dict
+    are taken as params).  Calling it on a :class:`~llmrank.rankers.base.RankerOutput` and the targets
+    returns ``(total, {name: unweighted value})``."""
+
+    def __init__(self, terms: Sequence[ObjectiveTerm | Mapping[str, Any]]) -> None:
+        parsed: list[ObjectiveTerm] = []
+        for term in terms:
+            if isinstance(term, ObjectiveTerm):
+                parsed.append(term)
+                continue
+            term = dict(term)
+            if "name" not in term:
+                raise ValueError(f"objective term {term!r} has no 'name'")
+            name = term.pop("name")
+            weight = term.pop("weight", 1.0)
+            params = dict(term.pop("params", None) or {})
+            params.update(term)
+            parsed.append(ObjectiveTerm(name=name, weight=weight, params=params))
+        if not parsed:
+            raise ValueError("an objective needs at least one term")
+        self.terms = parsed
+
+    @property
+    def needs(self) -> set[str]:
+        """Targets the terms read ("labels", "teacher_scores", "teacher_ranks", "lm_loss")."""
+        return {LOSSES[t.name].target for t in self.terms}
+
+    def __call__(self, output: Any, targets: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        mask = targets.get("list_mask")
+        if mask is None:
+            mask = output.mask
+        total: Tensor | None = None
+        logs: dict[str, float] = {}
+        for term in self.terms:
+            spec = LOSSES[term.name]
+            if spec.fn is None:  # "lm"
+                if output.lm_loss is None:
+                    raise ValueError(f"loss 'lm' needs {_TARGET_SOURCES['lm_loss']}, but output.lm_loss is None")
+                value = output.lm_loss.float()
+            else:
+                target = targets.get(spec.target)
+                if target is None:
+                    raise ValueError(f"loss {term.name!r} needs targets[{spec.target!r}]: "
+                                     f"it comes from {_TARGET_SOURCES[spec.target]}")
+                params = dict(term.params)
+                scores = output.scores
+                if term.name == "lipo_lambda":
+                    beta = params.pop("beta", 0.05)
+                    if output.logprobs is not None and output.ref_logprobs is not None:
+                        scores = lipo_scores(output.logprobs, output.ref_logprobs, beta=beta)
+                value = spec.fn(scores, target, mask=mask, **spec.fixed, **params)
+            key = term.name
+            i = 2
+            while key in logs:
+                key = f"{term.name}_{i}"
+                i += 1
+            logs[key] = float(value.detach())
+            weighted = term.weight * value
+            total = weighted if total is None else total + weighted
+        assert total is not None
+        return total, logs
