@@ -61,6 +61,8 @@ class RankerSettings:
     attn_implementation: str | None = None
     trust_remote_code: bool = False
     lora: LoraSettings | None = None
+    #: tokenizer folder or Hub id when it is not next to the model (None: ``model_name_or_path``)
+    tokenizer_name_or_path: str | None = None
     # family-specific options, e.g. {"score_token": "<extra_id_10>", "mode": "rankt5"}
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -109,6 +111,15 @@ def check_model_path(name_or_path: str) -> None:
         )
 
 
+def from_pretrained_kwargs(settings: RankerSettings) -> dict[str, Any]:
+    """Keyword arguments for ``AutoModel*.from_pretrained`` from the settings (dtype, attention
+    implementation, ``trust_remote_code``, off by default)."""
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(settings.dtype), "trust_remote_code": settings.trust_remote_code}
+    if settings.attn_implementation:
+        kwargs["attn_implementation"] = settings.attn_implementation
+    return kwargs
+
+
 _FAMILIES: dict[str, type[Ranker]] = {}
 
 
@@ -135,6 +146,8 @@ class Ranker(nn.Module):
     """Base class: subclasses implement ``load_backbone``, ``collate`` and ``forward``."""
 
     family: ClassVar[str] = "base"
+    #: Trainer must divide the loss by gradient-accumulation steps itself: our losses are means.
+    accepts_loss_kwargs: ClassVar[bool] = False
     #: LoRA target modules used when the recipe gives none.
     default_lora_targets: ClassVar[list[str]] = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
@@ -167,9 +180,13 @@ class Ranker(nn.Module):
             r=lora.r,
             lora_alpha=lora.alpha,
             lora_dropout=lora.dropout,
-            target_modules=lora.target_modules or self.default_lora_targets,
+            target_modules=lora.target_modules or self.lora_targets(),
         )
         self.backbone = get_peft_model(self.backbone, config)
+
+    def lora_targets(self) -> list[str]:
+        """LoRA target modules used when the recipe gives none (families may look at the backbone)."""
+        return list(self.default_lora_targets)
 
     @property
     def is_peft(self) -> bool:
@@ -276,6 +293,7 @@ class Ranker(nn.Module):
         if (path / BACKBONE_DIR).exists():
             base = RankerSettings.from_dict({**settings.to_dict(), "lora": None})
             base.model_name_or_path = str(path / BACKBONE_DIR)
+            base.tokenizer_name_or_path = str(path / TOKENIZER_DIR)  # backbone/ holds no tokenizer
             backbone, _ = cls.load_backbone(base)
             ranker = cls(backbone, _load_tokenizer(path), settings)
         else:
@@ -300,19 +318,24 @@ class Ranker(nn.Module):
             sd = load_file(str(path / ADAPTER_DIR / "adapter_model.safetensors"))
             set_peft_model_state_dict(self.backbone, sd)
         else:
-            from transformers.modeling_utils import load_sharded_checkpoint
-
             bdir = path / BACKBONE_DIR
             single = bdir / "model.safetensors"
+            index = bdir / "model.safetensors.index.json"
             if single.exists():
-                sd = load_file(str(single))
-                missing, unexpected = self.backbone.load_state_dict(sd, strict=False)
-                # tied weights (e.g. lm_head = embeddings) are legitimately absent from the file
-                missing = [m for m in missing if m not in _tied_keys(self.backbone)]
-                if missing or unexpected:
-                    raise RuntimeError(f"checkpoint {bdir}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+                files = [single]
+            elif index.exists():  # sharded: {"weight_map": {param: shard file}}
+                shards = json.loads(index.read_text())["weight_map"].values()
+                files = [bdir / name for name in sorted(set(shards))]
             else:
-                load_sharded_checkpoint(self.backbone, str(bdir), strict=False)
+                raise FileNotFoundError(f"{bdir} has neither model.safetensors nor model.safetensors.index.json")
+            sd: dict[str, torch.Tensor] = {}
+            for file in files:
+                sd.update(load_file(str(file)))
+            missing, unexpected = self.backbone.load_state_dict(sd, strict=False)
+            # tied weights (e.g. lm_head = embeddings) are legitimately absent from the file
+            missing = [m for m in missing if m not in _tied_keys(self.backbone)]
+            if missing or unexpected:
+                raise RuntimeError(f"checkpoint {bdir}: missing {missing[:5]}, unexpected {unexpected[:5]}")
         self._load_head(path)
 
     def _load_head(self, path: Path) -> None:

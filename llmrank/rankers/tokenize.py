@@ -1,0 +1,234 @@
+"""Pre-tokenised (query, document) pairs and the pointwise machinery shared by pair rankers.
+
+Pointwise rerankers (cross-encoders after Nogueira & Cho 2019, monoT5 -- Nogueira et al. 2020,
+RankT5 -- Zhuang et al. SIGIR 2023, RankLLaMA -- Ma et al. 2023) score each (query, document)
+pair independently. Training revisits the same texts every epoch, so texts are tokenised once
+(:class:`TokenCache`) and pair inputs are built by concatenating cached ids with the family's
+template tokens; the backbone only ever sees real pairs (padding entries of a ragged batch of
+lists are never run), padded to the longest pair of the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from llmrank.data.record import Doc, RankingList
+from llmrank.rankers.base import Ranker, RankerOutput
+
+#: Tokenise cache misses in calls of this many texts (one batched call to the fast tokenizer).
+_TOKENIZE_CHUNK = 2048
+
+
+class TokenCache:
+    """``text -> token ids`` (no special tokens), filled by batched tokenizer calls for misses.
+
+    Ids are stored truncated to ``max_tokens`` (no pair can use more), which bounds memory for
+    long documents. The cache grows with the number of distinct texts seen; :meth:`clear` frees it.
+    """
+
+    def __init__(self, tokenizer: Any, max_tokens: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+        self._ids: dict[str, list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, text: str) -> bool:
+        return text in self._ids
+
+    def clear(self) -> None:
+        self._ids.clear()
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Ids of every text, tokenising only the texts not seen before."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._ids))
+        for start in range(0, len(missing), _TOKENIZE_CHUNK):
+            chunk = missing[start : start + _TOKENIZE_CHUNK]
+            encoded = self.tokenizer(chunk, add_special_tokens=False, verbose=False)["input_ids"]
+            for text, ids in zip(chunk, encoded):
+                self._ids[text] = list(ids[: self.max_tokens])
+        return [self._ids[t] for t in texts]
+
+
+@dataclass(frozen=True)
+class PairTemplate:
+    """``prefix + query + middle + document + suffix``; ``segment_ids`` gives BERT-style token types."""
+
+    prefix: tuple[int, ...]
+    middle: tuple[int, ...]
+    suffix: tuple[int, ...]
+    segment_ids: bool = False
+
+    @property
+    def overhead(self) -> int:
+        return len(self.prefix) + len(self.middle) + len(self.suffix)
+
+
+def encoder_pair_template(tokenizer: Any) -> PairTemplate:
+    """The special tokens an encoder tokenizer puts around a text pair (``[CLS] a [SEP] b [SEP]``,
+    ``<s> a </s></s> b </s>``...), found by encoding a probe pair and locating its two halves."""
+    ids_a = tokenizer("a", add_special_tokens=False)["input_ids"]
+    ids_b = tokenizer("b", add_special_tokens=False)["input_ids"]
+    enc = tokenizer("a", "b")
+    ids = list(enc["input_ids"])
+    i = _find(ids, ids_a, 0)
+    j = _find(ids, ids_b, i + len(ids_a)) if i >= 0 else -1
+    if i < 0 or j < 0:
+        if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
+            raise ValueError(f"cannot infer the pair template of tokenizer {type(tokenizer).__name__}")
+        return PairTemplate((tokenizer.cls_token_id,), (tokenizer.sep_token_id,), (tokenizer.sep_token_id,), True)
+    segments = "token_type_ids" in enc and any(enc["token_type_ids"])
+    return PairTemplate(tuple(ids[:i]), tuple(ids[i + len(ids_a) : j]), tuple(ids[j + len(ids_b) :]), segments)
+
+
+def _find(seq: list[int], sub: list[int], start: int) -> int:
+    for k in range(start, len(seq) - len(sub) + 1):
+        if seq[k : k + len(sub)] == sub:
+            return k
+    return -1
+
+
+class PointwiseRanker(Ranker):
+    """A ranker that scores each (query, document) pair on its own.
+
+    Subclasses set ``self.template`` (a :class:`PairTemplate`) in ``__init__`` and implement
+    :meth:`score_pairs` (``[P]`` scores of ``P`` padded pairs). This class provides the cached
+    tokenisation, :meth:`collate`, the scatter of pair scores into ``[B, n]`` in :meth:`forward`,
+    and length-sorted inference batches in :meth:`score_lists`.
+    """
+
+    template: PairTemplate
+
+    def __init__(self, backbone: Any, tokenizer: Any, settings: Any) -> None:
+        super().__init__(backbone, tokenizer, settings)
+        self.token_cache = TokenCache(tokenizer, settings.max_length)
+        self.pad_token_id = _pad_id(tokenizer)
+
+    # ----------------------------------------------------------------------------- text -> ids
+    def doc_text(self, doc: Doc) -> str:
+        """The document text given to the model (title and text joined BEIR-style)."""
+        return doc.full_text(" ")
+
+    def pretokenize(self, lists: Sequence[RankingList]) -> None:
+        """Warm the token cache with every query and document of ``lists``."""
+        texts = [t for lst in lists for t in (lst.query, *(self.doc_text(d) for d in lst.docs))]
+        self.token_cache.encode(texts)
+
+    def pair_ids(self, query_ids: Sequence[int], doc_ids: Sequence[int]) -> tuple[list[int], list[int] | None]:
+        """Input ids (and token types) of one pair: the query is cut to ``query_max_length``, the
+        document fills what is left of ``max_length``."""
+        t = self.template
+        budget = self.settings.max_length - t.overhead
+        q = list(query_ids[: max(0, min(self.settings.query_max_length, budget))])
+        d = list(doc_ids[: max(0, budget - len(q))])
+        first = [*t.prefix, *q, *t.middle]
+        second = [*d, *t.suffix]
+        types = [0] * len(first) + [1] * len(second) if t.segment_ids else None
+        return first + second, types
+
+    def list_pairs(self, lists: Sequence[RankingList]) -> list[tuple[list[int], list[int] | None]]:
+        """Pair ids of every document of every list, flattened in list order."""
+        queries = self.token_cache.encode([lst.query for lst in lists])
+        docs = self.token_cache.encode([self.doc_text(d) for lst in lists for d in lst.docs])
+        out, k = [], 0
+        for lst, q in zip(lists, queries):
+            for _ in lst.docs:
+                out.append(self.pair_ids(q, docs[k]))
+                k += 1
+        return out
+
+    def pad_pairs(self, pairs: Sequence[tuple[list[int], list[int] | None]]) -> dict[str, torch.Tensor]:
+        """Right-pad pairs to the longest one (dynamic padding)."""
+        length = max((len(ids) for ids, _ in pairs), default=1)
+        input_ids = torch.full((len(pairs), length), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(pairs), length), dtype=torch.long)
+        token_type_ids = torch.zeros((len(pairs), length), dtype=torch.long) if self.template.segment_ids else None
+        for row, (ids, types) in enumerate(pairs):
+            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, : len(ids)] = 1
+            if token_type_ids is not None and types is not None:
+                token_type_ids[row, : len(types)] = torch.tensor(types, dtype=torch.long)
+        out = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            out["token_type_ids"] = token_type_ids
+        return out
+
+    # ----------------------------------------------------------------------------- training
+    def collate(self, lists: Sequence[RankingList]) -> dict[str, torch.Tensor]:
+        """Inputs of the real pairs (``input_ids [P, L]``...), ``pair_mask [B, n]`` (where each pair
+        goes, row-major) and the targets ``labels``, ``list_mask``, ``teacher_scores``, ``teacher_ranks``."""
+        if not lists:
+            raise ValueError("collate needs at least one list")
+        batch = self.pad_pairs(self.list_pairs(lists))
+        n = max(len(lst) for lst in lists)
+        mask = torch.zeros((len(lists), n), dtype=torch.bool)
+        labels = torch.zeros((len(lists), n), dtype=torch.float32)
+        for b, lst in enumerate(lists):
+            mask[b, : len(lst)] = True
+            labels[b, : len(lst)] = torch.tensor(lst.labels, dtype=torch.float32)
+        batch["pair_mask"] = mask
+        batch["labels"] = labels
+        batch["list_mask"] = mask.clone()
+        if all(lst.teacher_scores is not None for lst in lists):
+            teacher = torch.zeros((len(lists), n), dtype=torch.float32)
+            for b, lst in enumerate(lists):
+                teacher[b, : len(lst)] = torch.tensor(lst.teacher_scores, dtype=torch.float32)
+            batch["teacher_scores"] = teacher
+        if all(lst.order is not None for lst in lists):
+            ranks = torch.zeros((len(lists), n), dtype=torch.long)  # 0 = padding, ranks are 1-based
+            for b, lst in enumerate(lists):
+                ranks[b, : len(lst)] = torch.tensor(lst.teacher_ranks(), dtype=torch.long)
+            batch["teacher_ranks"] = ranks
+        return batch
+
+    def score_pairs(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """``[P]`` scores of ``P`` padded pairs (``input_ids``, ``attention_mask``, ...)."""
+        raise NotImplementedError
+
+    def forward(self, pair_mask: torch.Tensor, **inputs: torch.Tensor) -> RankerOutput:  # type: ignore[override]
+        """Score the real pairs and scatter them into ``[B, n]`` (padding entries are 0)."""
+        pair_mask = pair_mask.bool()
+        if inputs["input_ids"].shape[0] == 0:
+            flat = torch.zeros(0, device=pair_mask.device)
+        else:
+            flat = self.score_pairs(**inputs).float()
+        scores = torch.zeros(pair_mask.shape, dtype=torch.float32, device=flat.device)
+        scores = scores.masked_scatter(pair_mask.to(flat.device), flat)
+        return RankerOutput(scores=scores, mask=pair_mask)
+
+    # ----------------------------------------------------------------------------- inference
+    @torch.inference_mode()
+    def score_lists(self, lists: Sequence[RankingList], batch_size: int = 32) -> list[list[float]]:
+        """Scores of every document of every list. All pairs of all lists are sorted by length and
+        run ``batch_size`` pairs at a time, so little compute goes to padding."""
+        was_training = self.training
+        self.eval()
+        try:
+            pairs = self.list_pairs(lists)
+            order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]))
+            flat = torch.empty(len(pairs), dtype=torch.float32)
+            device = self.device
+            step = max(1, batch_size)
+            for start in range(0, len(order), step):
+                idx = order[start : start + step]
+                inputs = {k: v.to(device) for k, v in self.pad_pairs([pairs[i] for i in idx]).items()}
+                flat[torch.tensor(idx)] = self.score_pairs(**inputs).float().cpu()
+        finally:
+            self.train(was_training)
+        out, k = [], 0
+        for lst in lists:
+            out.append(flat[k : k + len(lst)].tolist())
+            k += len(lst)
+        return out
+
+
+def _pad_id(tokenizer: Any) -> int:
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id):
+        if candidate is not None:
+            return int(candidate)
+    return 0
