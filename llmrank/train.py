@@ -73,6 +73,13 @@ def _check_targets(objective: Any, recipe: Recipe, train: list) -> None:
         )
 
 
+def _card_rows(recipe: Recipe, metrics: dict[str, float]) -> list[dict[str, Any]]:
+    """Validation metrics in the evaluation-table shape the model card reads."""
+    name = Path(str((recipe.data.eval or {}).get("path", "validation"))).stem or "validation"
+    clean = {k.removeprefix("eval_").replace("ndcg", "nDCG").replace("mrr", "MRR"): v for k, v in metrics.items()}
+    return [{"dataset": f"{name} (validation)", "first_stage": "validation lists", "metrics": clean}]
+
+
 def run_training(recipe: Recipe) -> TrainResult:
     """Build the ranker, data and objective from ``recipe`` and train; returns final metrics."""
     from transformers import set_seed
@@ -127,7 +134,10 @@ def run_training(recipe: Recipe) -> TrainResult:
         if trainer.is_world_process_zero():
             from llmrank.io_utils import atomic_write_json
 
-            atomic_write_json(Path(args.output_dir) / "eval_results.json", metrics)
+            atomic_write_json(Path(args.output_dir) / "eval_results.json", _card_rows(recipe, metrics))
+            from llmrank.model_card import write_model_card
+
+            write_model_card(args.output_dir, recipe=recipe, repo_id=recipe.hub.repo_id if recipe.hub else None)
     if recipe.hub is not None and recipe.hub.repo_id and trainer.is_world_process_zero():
         from llmrank.hub import push_checkpoint
 

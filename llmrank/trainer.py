@@ -25,15 +25,42 @@ from llmrank.rankers.base import TARGET_KEYS, Ranker
 logger = logging.getLogger(__name__)
 
 
-class _EpochSetter(TrainerCallback):
-    """Tell the group sampler which epoch it is, so each epoch draws new negatives (seeded)."""
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """A random order of the lists that depends only on (seed, epoch).
 
-    def __init__(self, dataset: Any) -> None:
-        self.dataset = dataset
+    Trainer's default sampler draws its seed from the global RNG at a moment that differs
+    between one process and several, so a 2-process run would see other batches than a
+    1-process run with the same global batch. Seeding from (seed, epoch) makes the order the
+    same for any process count and after resuming in any epoch.
+    """
+
+    def __init__(self, num_items: int, seed: int) -> None:
+        self.num_items = num_items
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):  # noqa: ANN204
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.num_items, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.num_items
+
+
+class _EpochSetter(TrainerCallback):
+    """Tell the group sampler and the list order which epoch it is (new negatives each epoch)."""
+
+    def __init__(self, *targets: Any) -> None:
+        self.targets = targets
 
     def on_epoch_begin(self, args, state, control, **kwargs):  # noqa: ANN001
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(int(state.epoch or 0))
+        epoch = int(state.epoch or 0)
+        for target in self.targets:
+            if hasattr(target, "set_epoch"):
+                target.set_epoch(epoch)
 
 
 class RankingTrainer(Trainer):
@@ -62,8 +89,14 @@ class RankingTrainer(Trainer):
             data_collator=model.collate,
             **kwargs,
         )
+        self._sampler = None
         if train_dataset is not None:
-            self.add_callback(_EpochSetter(train_dataset))
+            seed = args.data_seed if args.data_seed is not None else args.seed
+            self._sampler = EpochSampler(len(train_dataset), seed)
+            self.add_callback(_EpochSetter(train_dataset, self._sampler))
+
+    def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001
+        return self._sampler if self._sampler is not None else super()._get_train_sampler(train_dataset)
 
     # ----------------------------------------------------------------------------- loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
@@ -112,11 +145,15 @@ class RankingTrainer(Trainer):
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
         if self.recipe is not None:
             self.recipe.save(Path(output_dir) / "recipe.yaml")
-        try:
-            from llmrank.model_card import write_model_card
-        except ImportError:  # model cards arrive with the hub module
-            return
-        write_model_card(output_dir, recipe=self.recipe)
+        from llmrank.model_card import write_model_card
+
+        hub = self.recipe.hub if self.recipe is not None else None
+        write_model_card(output_dir, recipe=self.recipe, repo_id=hub.repo_id if hub else None)
+        if hub is not None and hub.repo_id and hub.strategy == "every_save" and output_dir != self.args.output_dir:
+            # a checkpoint save: push it now (the final model is pushed by llmrank.train at the end)
+            from llmrank.hub import push_checkpoint
+
+            push_checkpoint(output_dir, hub)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:  # noqa: ANN001
         ranker = self.accelerator.unwrap_model(model if model is not None else self.model)
