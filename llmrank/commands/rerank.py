@@ -1,0 +1,79 @@
+"""`llmrank rerank`: rerank a first-stage run with a trained ranker, write the run + latency JSON."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "rerank",
+        help="rerank a TREC run (or rank_llm JSON) with a ranker checkpoint",
+        description="Rerank the top-k of a first-stage run with any llmrank ranker. Runs under "
+        "`accelerate launch` too: queries are split across processes and one run is written.",
+    )
+    p.add_argument("--model", required=True, help="llmrank checkpoint folder (or Hub id)")
+    p.add_argument("--run", required=True, help="TREC run file, or rank_llm candidate JSON (carries texts)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--index", help="Pyserini prebuilt index name or local Lucene index (stored raw docs)")
+    src.add_argument("--corpus", help="corpus JSONL (BEIR _id/title/text or id/contents) or a BEIR folder")
+    p.add_argument("--topics", help="topics file (TSV qid<TAB>query, BEIR queries.jsonl) or Pyserini name")
+    p.add_argument("--top-k", type=int, default=100, help="candidates reranked per query (default 100)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--out", required=True, help="output TREC run")
+    p.add_argument("--latency", help="latency JSON (default: OUT.latency.json)")
+    p.add_argument("--no-tail", action="store_true", help="write only the reranked top-k (default appends the "
+                   "first stage's remaining hits below them)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from llmrank.cli import CLIError
+    from llmrank.pipeline import load_ranker_or_none
+    from llmrank.rerank import build_lists, is_main_process, merge_with_tail, rerank_lists
+    from llmrank.retrieval import BM25Searcher, DocStore, load_topics
+    from llmrank.runs import is_rank_llm_json, read_corpus, read_rank_llm, read_trec_run, write_json, write_trec_run
+
+    if args.top_k < 1:
+        raise CLIError("--top-k must be at least 1")
+    docs: dict = {}
+    topics: dict = {}
+    if is_rank_llm_json(args.run):
+        run_, topics, docs = read_rank_llm(args.run)
+    else:
+        run_ = read_trec_run(args.run)
+    if args.topics:
+        topics = load_topics(args.topics)
+    elif args.corpus and Path(args.corpus, "queries.jsonl").exists():
+        topics = load_topics(Path(args.corpus, "queries.jsonl"))
+    if not topics:
+        raise CLIError("no query texts: pass --topics (a TREC run carries only query ids)")
+    if args.corpus:
+        docs.update(read_rank_llm(args.corpus)[2] if is_rank_llm_json(args.corpus) else read_corpus(args.corpus))
+        store = DocStore(docs)
+    elif args.index:
+        store = DocStore(docs, BM25Searcher(args.index))
+    elif docs:
+        store = DocStore(docs)
+    else:
+        raise CLIError("no document texts: pass --index or --corpus (or a rank_llm JSON run)")
+    wanted = {d for ranked in run_.values() for d, _ in ranked[: args.top_k]}
+    lists = build_lists(run_, topics, store.get(wanted), args.top_k)
+    ranker = load_ranker_or_none(args.model)
+    if ranker is None:
+        raise CLIError("--model none is only meaningful for trec-dl / beir")
+    reranked, stats = rerank_lists(ranker, lists, args.batch_size, progress=not args.no_progress)
+    if is_main_process():
+        out = reranked if args.no_tail else merge_with_tail(reranked, run_, args.top_k)
+        write_trec_run(args.out, out, tag="llmrank")
+        latency = args.latency or f"{args.out}.latency.json"
+        write_json(latency, {"model": args.model, "run": args.run, "top_k": args.top_k,
+                             "batch_size": args.batch_size, **stats.to_dict()})
+        s = stats.summary()
+        print(f"wrote {args.out} ({s['queries']} queries, {s['pairs']} pairs, {s['pairs_per_s']} pairs/s, "
+              f"{s['fraction_outside_model']} of wall time outside the model); latency: {latency}")
+    return 0
