@@ -1,0 +1,97 @@
+"""`llmrank score`: teacher scores for BAR distillation (Qin et al., arXiv 2109.15285).
+
+    llmrank score --model outputs/minilm-softmax --data train.jsonl --out train.scored.jsonl
+    llmrank score --model CKPT --format beir --data ../shared/data/beir/scifact \\
+        --set run=runs/scifact-train.bm25.trec --set split=train --out scifact-train.scored.jsonl
+
+Every document of every list is scored with the checkpoint (any family) and the lists are
+written as canonical JSONL with ``teacher_scores`` -- the file a recipe's
+``distill.teacher_scores`` takes. Resumable: finished lists are appended to ``OUT.partial``; a
+rerun after an interruption skips the qids already there and ends with an atomic rename.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "score",
+        help="score training lists with a checkpoint (teacher scores for BAR distillation)",
+        description="Score every document of the lists with an llmrank checkpoint and write canonical JSONL "
+        "with teacher_scores (resumable: rerun the same command after an interruption).",
+    )
+    p.add_argument("--model", required=True, help="llmrank checkpoint folder (or Hub id) of the teacher")
+    p.add_argument("--data", required=True, help="lists to score: a path (canonical JSONL by default), or a "
+                   "full reader spec in YAML/JSON, e.g. '{format: beir, path: ..., run: ..., split: train}'")
+    p.add_argument("--format", default="jsonl", help="reader format of --data (see llmrank.data.readers.load_source)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra reader option (repeatable), e.g. --set run=bm25.trec --set split=train")
+    p.add_argument("--out", required=True, help="output canonical JSONL with teacher_scores")
+    p.add_argument("--batch-size", type=int, default=64, help="scoring batch (pairs for pairwise families)")
+    p.add_argument("--chunk-lists", type=int, default=None,
+                   help="lists scored between two appends to the partial file (default: --batch-size)")
+    p.set_defaults(func=run)
+    return p
+
+
+def data_spec(data: str, fmt: str, options: list[str]) -> dict[str, Any]:
+    """The ``load_source`` spec from ``--data`` / ``--format`` / ``--set``."""
+    import yaml
+
+    from llmrank.cli import CLIError
+
+    if data.lstrip().startswith("{"):
+        try:
+            spec = yaml.safe_load(data)
+        except yaml.YAMLError as exc:
+            raise CLIError(f"--data looks like a reader spec but is not valid YAML/JSON: {exc}") from None
+        if not isinstance(spec, dict) or "format" not in spec:
+            raise CLIError("--data spec must be a mapping with a 'format' key")
+    else:
+        spec = {"format": fmt, "path": data}
+    for item in options:
+        if "=" not in item:
+            raise CLIError(f"--set {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        spec[key.strip()] = yaml.safe_load(value)
+    return spec
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from llmrank.cli import CLIError
+    from llmrank.data.readers import load_source
+    from llmrank.distill import _device_ranker, score_lists_to_file
+
+    if args.batch_size < 1:
+        raise CLIError("--batch-size must be at least 1")
+    spec = data_spec(args.data, args.format, args.set)
+    if "path" in spec and not Path(str(spec["path"])).exists():
+        raise CLIError(f"--data {spec['path']} does not exist")
+    model = Path(args.model)
+    if not model.exists() and (str(args.model).startswith((".", "/", "~")) or str(args.model).count("/") != 1):
+        raise CLIError(f"--model {args.model} does not exist")
+    lists = list(load_source(spec))
+    ranker = _device_ranker(args.model)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rscored {done}/{total} lists", end="", file=sys.stderr, flush=True)
+
+    scored = score_lists_to_file(
+        ranker,
+        lists,
+        args.out,
+        batch_size=args.batch_size,
+        chunk_lists=args.chunk_lists,
+        meta={"model": str(args.model), "data": {k: str(v) for k, v in spec.items()}},
+        progress=progress,
+    )
+    print(file=sys.stderr)
+    docs = sum(len(rl) for rl in scored)
+    print(f"wrote {args.out} ({len(scored)} lists, {docs} documents with teacher_scores)")
+    return 0
