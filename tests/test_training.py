@@ -176,3 +176,29 @@ def test_bad_inputs_fail_cleanly(tmp_path, bert_path, task_files):
         assert message in proc.stderr, f"{name}: {proc.stderr[-500:]}"
         assert len(proc.stderr.strip().splitlines()) <= 3, f"{name}: not a one-line error:\n{proc.stderr[-1500:]}"
         assert not out.exists(), f"{name}: left an output directory behind"
+
+
+def test_recipe_hub_block_pushes_every_save_and_at_end(tmp_path, bert_path, task_files, monkeypatch):
+    """`hub: {strategy: every_save}` pushes each checkpoint and the final model, with a card."""
+    import huggingface_hub.constants as constants
+
+    from llmrank.config import HubArgs
+    from tests.fake_hub import FakeHub
+
+    token = "hf_trainingtesttoken123"
+    with FakeHub(token=token, lifetime=120) as fake:
+        monkeypatch.setattr(constants, "ENDPOINT", fake.url)
+        monkeypatch.setenv("HF_TOKEN", token)
+        out = tmp_path / "hubrun"
+        recipe = load_recipe(_recipe(tmp_path, bert_path, task_files, out, save_strategy="steps", save_steps=2,
+                                     max_steps=4))  # fmt: skip
+        recipe.hub = HubArgs(repo_id="me/tiny-ranker", strategy="every_save")
+        run_training(recipe)
+        files = fake.files("me/tiny-ranker")
+        assert {"llmrank_config.json", "head.safetensors", "README.md"} <= set(files)
+        commits = fake.calls("POST", "commit")
+        assert len(commits) >= 3, "checkpoint-2, checkpoint-4 and the final model"
+        assert b"model-index" in files["README.md"]
+        for path in out.rglob("*"):
+            if path.is_file():
+                assert token.encode() not in path.read_bytes(), path
