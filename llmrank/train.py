@@ -66,7 +66,11 @@ def _check_targets(objective: Any, recipe: Recipe, train: list) -> None:
             "the objective needs teacher_scores but some training lists have none; "
             "add a distill: block with a teacher, or score the data with `llmrank score`"
         )
-    if "teacher_ranks" in needs and any(lst.order is None for lst in train):
+    from llmrank.rankers import family_class
+
+    # FIRST derives a teacher order from graded labels (stable sort) when a list has none
+    derives = getattr(family_class(recipe.model.family), "derives_teacher_order", False)
+    if "teacher_ranks" in needs and not derives and any(lst.order is None for lst in train):
         raise RecipeError(
             "the objective needs a teacher order (first_ranknet) but some training lists have no `order`; "
             "use data with a teacher permutation (e.g. format: sharegpt)"

@@ -206,13 +206,26 @@ class Ranker(nn.Module):
     def forward(self, **inputs: torch.Tensor) -> RankerOutput:  # type: ignore[override]
         raise NotImplementedError
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
-        kwargs = gradient_checkpointing_kwargs or {"use_reentrant": False}
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict | None = None, every_n_layers: int = 1, offload: bool = False
+    ) -> None:
+        """Activation (gradient) checkpointing of the backbone; what ``Trainer`` calls for
+        ``gradient_checkpointing: true`` (transformers >= 5.2 name; older ones call the alias below)."""
+        kwargs = activation_checkpointing_kwargs or {"use_reentrant": False}
         model = self.backbone
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(
+                activation_checkpointing_kwargs=kwargs, every_n_layers=every_n_layers, offload=offload
+            )
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         if self.is_peft and hasattr(model, "enable_input_require_grads"):
             # with frozen embeddings, reentrant checkpointing would see no input needing grad
             model.enable_input_require_grads()
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None, **kwargs: Any) -> None:
+        """Alias of :meth:`activation_checkpointing_enable` (the pre-5.2 transformers name)."""
+        self.activation_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
 
     # ----------------------------------------------------------------------------- inference
     @torch.inference_mode()

@@ -286,6 +286,9 @@ class _Encoded:
 class FirstRanker(Ranker):
     """FIRST listwise reranker (single-token decoding of the first identifier)."""
 
+    # a list without a teacher ``order`` is ranked by its graded labels (stable) for the LM target
+    derives_teacher_order = True
+
     def __init__(self, backbone: nn.Module, tokenizer: Any, settings: RankerSettings) -> None:
         super().__init__(backbone, tokenizer, settings)
         unknown = set(settings.options) - set(DEFAULT_OPTIONS)
@@ -316,7 +319,8 @@ class FirstRanker(Ranker):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(
-            settings.model_name_or_path, trust_remote_code=settings.trust_remote_code
+            settings.tokenizer_name_or_path or settings.model_name_or_path,
+            trust_remote_code=settings.trust_remote_code,
         )
         kwargs: dict[str, Any] = {"dtype": torch_dtype(settings.dtype), "trust_remote_code": settings.trust_remote_code}
         if settings.attn_implementation:
