@@ -94,8 +94,11 @@ def _prepare(
     reduction: str,
     name: str,
     labels_name: str = "labels",
+    pad_low: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    """Validate and return ``(scores, labels, mask, weights)``: float, padding zeroed.
+    """Validate and return ``(scores, labels, mask, weights)``: float, padding zeroed (padded scores
+    get the most negative finite value instead with ``pad_low``, for softmax-style losses: it saves
+    them a second masking op, see :func:`_masked_fill_low`).
 
     Padded entries are replaced by 0 *before* any arithmetic (the first half of the "double
     where" trick): whatever a padded entry holds (NaN, inf) can then never leak into a value
@@ -107,9 +110,7 @@ def _prepare(
     if scores.dim() != 2:
         raise ValueError(f"{name}: scores must be [batch, list_size], got shape {tuple(scores.shape)}")
     if labels.shape != scores.shape:
-        raise ValueError(
-            f"{name}: {labels_name} shape {tuple(labels.shape)} != scores shape {tuple(scores.shape)}"
-        )
+        raise ValueError(f"{name}: {labels_name} shape {tuple(labels.shape)} != scores shape {tuple(scores.shape)}")
     if not (scores.is_floating_point()):
         raise ValueError(f"{name}: scores must be floating point, got {scores.dtype}")
     if labels.is_complex():
@@ -122,30 +123,38 @@ def _prepare(
             raise ValueError(f"{name}: mask shape {tuple(mask.shape)} != scores shape {tuple(scores.shape)}")
         if mask.dtype != torch.bool:
             raise ValueError(f"{name}: mask must be a bool tensor (True = real item), got {mask.dtype}")
-    scores = scores.to(dtype)
-    labels = labels.detach().to(dtype)  # int / bool labels are fine: cast (documented)
-    if bool(((~torch.isfinite(scores.detach())) & mask).any()):
-        raise ValueError(f"{name}: scores contain NaN or inf at valid (mask=True) positions")
-    if bool(((~torch.isfinite(labels)) & mask).any()):
-        raise ValueError(f"{name}: {labels_name} contain NaN or inf at valid (mask=True) positions")
-    scores = torch.where(mask, scores, torch.zeros((), dtype=dtype, device=scores.device))
-    labels = torch.where(mask, labels, torch.zeros((), dtype=dtype, device=labels.device))
+    zero = torch.zeros((), dtype=dtype, device=scores.device)
+    pad = torch.full((), torch.finfo(dtype).min, dtype=dtype, device=scores.device) if pad_low else zero
+    scores = torch.where(mask, scores.to(dtype), pad)
+    labels = torch.where(mask, labels.detach().to(dtype), zero)  # int / bool labels are fine: cast (documented)
+    # Finiteness of the valid entries (padding is finite by now) with one reduction and one sync: x − x is 0
+    # for finite x and NaN for ±inf / NaN, and a sum of zeros cannot overflow.  (~isfinite & mask).any()
+    # per tensor costs ~4x more, which matters for the small pointwise and listwise losses.
+    s = scores.detach()
+    if (s - s).add_(labels).sub_(labels).sum().item() != 0:
+        which = "scores" if not bool(torch.isfinite(s).all()) else labels_name
+        raise ValueError(f"{name}: {which} contain NaN or inf at valid (mask=True) positions")
     if weights is not None:
         if weights.shape != scores.shape:
             raise ValueError(f"{name}: weights shape {tuple(weights.shape)} != scores shape {tuple(scores.shape)}")
-        weights = torch.where(mask, weights.to(dtype), torch.zeros((), dtype=dtype, device=scores.device))
+        weights = torch.where(mask, weights.to(dtype), zero)
     return scores, labels, mask, weights
 
 
-def _reduce(values: Tensor, valid: Tensor, reduction: str) -> Tensor:
-    """Rax ``safe_reduce``: masked entries are 0; a mean over nothing is 0 (not NaN)."""
-    values = torch.where(valid, values, torch.zeros((), dtype=values.dtype, device=values.device))
+def _reduce(values: Tensor, valid: Tensor, reduction: str, zeroed: bool = False) -> Tensor:
+    """Rax ``safe_reduce``: masked entries are 0; a mean over nothing is 0 (not NaN).  ``zeroed``: the
+    caller guarantees ``values`` is already 0 where not ``valid`` (skips a masking op)."""
+    if not zeroed:
+        values = torch.where(valid, values, torch.zeros((), dtype=values.dtype, device=values.device))
     if reduction == "none":
         return values
-    total = values.sum()
-    if reduction == "sum":
-        return total
-    return total / valid.sum().clamp_min(1).to(values.dtype)
+    return _total(values.sum(), valid, reduction)
+
+
+def _total(total: Tensor, valid: Tensor, reduction: str) -> Tensor:
+    """``sum`` or ``mean`` of an already summed loss: the mean divides by the number of valid units
+    (at least 1; no host sync, so it stays cheap on GPU)."""
+    return total if reduction == "sum" else total / valid.sum().clamp_min(1)
 
 
 def _masked_fill_low(scores: Tensor, mask: Tensor) -> Tensor:
@@ -155,19 +164,16 @@ def _masked_fill_low(scores: Tensor, mask: Tensor) -> Tensor:
     return torch.where(mask, scores, torch.full((), low, dtype=scores.dtype, device=scores.device))
 
 
-def _masked_log_softmax(scores: Tensor, mask: Tensor) -> Tensor:
-    return torch.log_softmax(_masked_fill_low(scores, mask), dim=-1)
-
-
 def normalize_probabilities(values: Tensor, mask: Tensor) -> Tensor:
     """``rax.utils.normalize_probabilities``: ``v / Σ_valid v``; a list summing to 0 becomes
     uniform over its valid items (over all items when none is valid)."""
-    values = torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device))
+    values = torch.where(mask, values, 0.0)
     total = values.sum(-1, keepdim=True)
-    count = mask.sum(-1, keepdim=True).to(values.dtype)
-    count = torch.where(count == 0, torch.full_like(count, mask.shape[-1]), count)
-    safe_total = torch.where(total != 0, total, torch.ones_like(total))
-    return torch.where(total != 0, values / safe_total, 1.0 / count.expand_as(values))
+    nonzero = total != 0
+    count = mask.sum(-1, keepdim=True)
+    uniform = torch.where(count == 0, mask.shape[-1], count).to(values.dtype).reciprocal()
+    # the inner where keeps 0/0 out of the unselected branch (its gradient would be NaN)
+    return torch.where(nonzero, values / torch.where(nonzero, total, 1.0), uniform)
 
 
 def ranks(scores: Tensor, mask: Tensor) -> Tensor:
@@ -192,31 +198,88 @@ def _discount(ranks: Tensor) -> Tensor:
 
 # ------------------------------------------------------------------------------- pointwise losses
 def pointwise_sigmoid_loss(
-    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    scores: Tensor,
+    labels: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     """Sigmoid cross-entropy per item, labels clipped to [0, 1] (``rax.pointwise_sigmoid_loss``):
     ``ℓ_i = softplus(s_i) − s_i·y_i``.  Mean over valid items."""
     s, y, m, w = _prepare(scores, labels, mask, weights, reduction, "pointwise_sigmoid_loss")
-    loss = F.softplus(s) - s * y.clamp(0.0, 1.0)
-    if w is not None:
-        loss = loss * w
-    return _reduce(loss, m, reduction)
+    # One fused op instead of softplus, mul, sub, where: BCE-with-logits is (1 − y)·s + softplus(−s)
+    # = softplus(s) − s·y, with gradient (σ(s) − y)·weight; weight = mask (× weights) zeroes padding.
+    weight = m.to(s.dtype) if w is None else w  # w is already 0 at padding
+    if reduction == "none":
+        return F.binary_cross_entropy_with_logits(s, y.clamp(0.0, 1.0), weight=weight, reduction="none")
+    total = F.binary_cross_entropy_with_logits(s, y.clamp(0.0, 1.0), weight=weight, reduction="sum")
+    return _total(total, m, reduction)
 
 
 def pointwise_mse_loss(
-    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    scores: Tensor,
+    labels: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     """Squared error per item ``(s_i − y_i)²`` (``rax.pointwise_mse_loss``).  Mean over valid items."""
     s, y, m, w = _prepare(scores, labels, mask, weights, reduction, "pointwise_mse_loss")
+    # s and y are both 0 at padding, so (s − y)² is already 0 there: no masking needed
+    if w is None and reduction != "none":
+        return _total(F.mse_loss(s, y, reduction="sum"), m, reduction)  # one fused op
     loss = (s - y).square()
     if w is not None:
         loss = loss * w
-    return _reduce(loss, m, reduction)
+    return _reduce(loss, m, reduction, zeroed=True)
 
 
 # ---------------------------------------------------------------------------- lambda weights
+# The [B, n, n] weights are built in place (no_grad): at most three [B, n, n] float temporaries live at a
+# time, which bounds the pairwise losses' memory at large n.  The public functions mask invalid pairs;
+# the pairwise losses use the unmasked cores and apply their own (stricter) pair mask.
+def _labeldiff_core(labels: Tensor) -> Tensor:
+    return (labels.unsqueeze(-1) - labels.unsqueeze(-2)).abs_()  # |y_i − y_j| (labels carry no gradient)
+
+
+def _dcg_core(g: Tensor, r: Tensor, n: int, topn: int | None) -> Tensor:
+    d = _discount(r)
+    if topn is not None:
+        d = torch.where(r <= topn, d, torch.zeros_like(d))
+    lam = (g.unsqueeze(-1) - g.unsqueeze(-2)).abs_()
+    return lam.mul_((d.unsqueeze(-1) - d.unsqueeze(-2)).abs_()).mul_(n)  # |G_i − G_j|·|D_i − D_j|·n
+
+
+def _dcg2_core(g: Tensor, r: Tensor, n: int, topn: int | None, ranks_from_scores: bool = False) -> Tensor:
+    # |D(k) − D(k + 1)| for k = |r_i − r_j|, D(k) = 1 / log2(1 + k); 0 when r_i = r_j
+    if ranks_from_scores:
+        # r comes from ranks(): integers 1..n, so k takes n values.  Tabulate them once and look them
+        # up (k = 0 -> 0): ~5x faster than n² log2's on CPU, same values.
+        k = torch.arange(1, r.shape[-1], dtype=r.dtype, device=r.device)
+        table = torch.cat([k.new_zeros(1), (_discount(k) - _discount(k + 1)).abs()])
+        ri = r.to(torch.int32)
+        idx = (ri.unsqueeze(-1) - ri.unsqueeze(-2)).abs_()
+        disc = table.index_select(0, idx.view(-1)).view(idx.shape)
+        del idx
+    else:
+        diff = (r.unsqueeze(-1) - r.unsqueeze(-2)).abs_()
+        untied = torch.gt(diff, 0.0, out=torch.empty_like(diff))  # 1.0 / 0.0, see _valid_pairs
+        safe = diff.clamp_min_(1.0)  # k = 0 would give D(0) = inf: clamped, then × 0
+        disc = (safe + 1.0).log2_().reciprocal_()  # the operations of _discount, in place
+        disc.sub_(safe.add_(2.0).log2_().reciprocal_()).abs_().mul_(untied)
+        del safe, untied
+    if topn is not None:
+        rmax = torch.maximum(r.unsqueeze(-1), r.unsqueeze(-2))
+        disc = torch.where(rmax > topn, disc / (1.0 - _discount(rmax)), disc)
+    return disc.mul_((g.unsqueeze(-1) - g.unsqueeze(-2)).abs_()).mul_(n)
+
+
+def _pair_mask(lam: Tensor, mask: Tensor) -> Tensor:
+    return torch.where(mask.unsqueeze(-1) & mask.unsqueeze(-2), lam, 0.0)
+
+
 def labeldiff_lambdaweight(scores: Tensor, labels: Tensor, mask: Tensor, *, topn: int | None = None) -> Tensor:
     """``λ_ij = |y_i − y_j|`` (``rax.labeldiff_lambdaweight``); ``topn`` is unused."""
     del scores, topn
@@ -225,8 +288,14 @@ def labeldiff_lambdaweight(scores: Tensor, labels: Tensor, mask: Tensor, *, topn
 
 
 def dcg_lambdaweight(
-    scores: Tensor, labels: Tensor, mask: Tensor, *, topn: int | None = None, weights: Tensor | None = None,
-    list_size: int | None = None, rank: Tensor | None = None,
+    scores: Tensor,
+    labels: Tensor,
+    mask: Tensor,
+    *,
+    topn: int | None = None,
+    weights: Tensor | None = None,
+    list_size: int | None = None,
+    rank: Tensor | None = None,
 ) -> Tensor:
     """LambdaRank weights (Burges et al., "Learning to Rank with Nonsmooth Cost Functions", NIPS 2006),
     as ``rax.dcg_lambdaweight``: ``λ_ij = |G_i − G_j| · |D(r_i) − D(r_j)| · n``, r = stable ranks of
@@ -235,17 +304,18 @@ def dcg_lambdaweight(
         r = ranks(scores, mask) if rank is None else rank
         n = scores.shape[-1] if list_size is None else list_size
         g = _gain(labels) if weights is None else _gain(labels) * weights
-        d = _discount(r)
-        if topn is not None:
-            d = torch.where(r <= topn, d, torch.zeros_like(d))
-        lam = (g.unsqueeze(-1) - g.unsqueeze(-2)).abs() * (d.unsqueeze(-1) - d.unsqueeze(-2)).abs()
-        valid = mask.unsqueeze(-1) & mask.unsqueeze(-2)
-        return torch.where(valid, lam * n, torch.zeros_like(lam))
+        return _pair_mask(_dcg_core(g, r, n, topn), mask)
 
 
 def dcg2_lambdaweight(
-    scores: Tensor, labels: Tensor, mask: Tensor, *, topn: int | None = None, weights: Tensor | None = None,
-    list_size: int | None = None, rank: Tensor | None = None,
+    scores: Tensor,
+    labels: Tensor,
+    mask: Tensor,
+    *,
+    topn: int | None = None,
+    weights: Tensor | None = None,
+    list_size: int | None = None,
+    rank: Tensor | None = None,
 ) -> Tensor:
     """LambdaLoss NDCG-Loss2 weights (Wang et al., "The LambdaLoss Framework for Ranking Metric
     Optimization", CIKM 2018), as ``rax.dcg2_lambdaweight``:
@@ -256,16 +326,7 @@ def dcg2_lambdaweight(
         r = ranks(scores, mask) if rank is None else rank
         n = scores.shape[-1] if list_size is None else list_size
         g = _gain(labels) if weights is None else _gain(labels) * weights
-        diff = (r.unsqueeze(-1) - r.unsqueeze(-2)).abs()
-        safe = torch.where(diff != 0, diff, torch.ones_like(diff))
-        disc = (_discount(safe) - _discount(safe + 1)).abs()
-        disc = torch.where(diff != 0, disc, torch.zeros_like(disc))
-        if topn is not None:
-            rmax = torch.maximum(r.unsqueeze(-1), r.unsqueeze(-2))
-            disc = torch.where(rmax > topn, disc / (1.0 - _discount(rmax)), disc)
-        lam = (g.unsqueeze(-1) - g.unsqueeze(-2)).abs() * disc
-        valid = mask.unsqueeze(-1) & mask.unsqueeze(-2)
-        return torch.where(valid, lam * n, torch.zeros_like(lam))
+        return _pair_mask(_dcg2_core(g, r, n, topn, ranks_from_scores=rank is None), mask)
 
 
 _LAMBDAWEIGHTS: dict[str, Callable[..., Tensor]] = {
@@ -276,39 +337,79 @@ _LAMBDAWEIGHTS: dict[str, Callable[..., Tensor]] = {
 
 
 # ------------------------------------------------------------------------------ pairwise losses
-def _pair_terms(
-    s: Tensor, y: Tensor, m: Tensor, w: Tensor | None, kind: str, lambdaweight: str | None, topn: int | None,
-    rank: Tensor | None, n: int,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """For a chunk of lists: pair losses ℓ(d_ij), their derivative dℓ/dd_ij (already × weights)
-    and the validity of each pair.  d_ij = s_i − s_j."""
-    d = s.unsqueeze(-1) - s.unsqueeze(-2)
-    if kind == "logistic":
-        # RankNet (Burges et al., ICML 2005): ℓ = log(1 + e^{−d}) = softplus(−d); dℓ/dd = −σ(−d)
-        loss = F.softplus(-d)
-        dloss = -torch.sigmoid(-d)
-    else:
-        # hinge: ℓ = relu(1 − d); dℓ/dd = −1[1 − d > 0] (relu'(0) = 0 as in jax)
-        margin = 1.0 - d
-        loss = margin.clamp_min(0.0)
-        dloss = -(margin > 0).to(d.dtype)
-    del d
-    valid = (y.unsqueeze(-1) > y.unsqueeze(-2)) & m.unsqueeze(-1) & m.unsqueeze(-2)
-    scale = None
-    if w is not None:
-        scale = w.unsqueeze(-1).expand_as(loss)  # Rax: pair (i, j) weighted by w_i
-    if lambdaweight is not None:
-        fn = _LAMBDAWEIGHTS[lambdaweight]
+def _pair_scale(
+    s: Tensor, y: Tensor, m: Tensor, w: Tensor | None, lambdaweight: str | None, topn: int | None
+) -> Tensor | None:
+    """Per-pair factor ``w_i·λ_ij`` (Rax weights pair (i, j) by w_i), not masked; None if all 1."""
+    if lambdaweight is None:
+        return None if w is None else w.unsqueeze(-1)
+    with torch.no_grad():
         if lambdaweight == "labeldiff":
-            lam = fn(s, y, m)
+            lam = _labeldiff_core(y)
         else:
-            lam = fn(s, y, m, topn=topn, weights=w, list_size=n, rank=rank)
-        scale = lam if scale is None else scale * lam
+            g = _gain(y) if w is None else _gain(y) * w
+            r = ranks(s, m)
+            if lambdaweight == "dcg":
+                lam = _dcg_core(g, r, s.shape[-1], topn)
+            else:
+                lam = _dcg2_core(g, r, s.shape[-1], topn, ranks_from_scores=True)
+        return lam if w is None else lam.mul_(w.unsqueeze(-1))
+
+
+def _valid_pairs(y: Tensor, m: Tensor, dtype: torch.dtype = torch.bool) -> Tensor:
+    """Pairs (i, j) with ``y_i > y_j``, both valid, as bool or as 1.0 / 0.0 of a float ``dtype``.
+    Padded labels become NaN and every comparison with NaN is False: one [B, n, n] comparison
+    instead of three ops."""
+    y_cmp = torch.where(m, y, math.nan)
+    yi, yj = y_cmp.unsqueeze(-1), y_cmp.unsqueeze(-2)
+    if dtype == torch.bool:
+        return yi > yj
+    # On CPU, comparing straight into a float tensor is ~4x faster than producing a bool tensor
+    # (or converting one), and masking by multiplying with it ~8x faster than masked_fill_.
+    return torch.gt(yi, yj, out=y.new_empty((*y.shape, y.shape[-1]), dtype=dtype))
+
+
+def _pair_loss_unreduced(
+    s: Tensor, y: Tensor, m: Tensor, w: Tensor | None, kind: str, lambdaweight: str | None, topn: int | None
+) -> Tensor:
+    """``[B, n, n]`` pair losses (0 for invalid pairs), differentiable by autograd (``reduction="none"``)."""
+    d = s.unsqueeze(-1) - s.unsqueeze(-2)  # d_ij = s_i − s_j
+    loss = F.softplus(-d) if kind == "logistic" else (1.0 - d).clamp_min(0.0)
+    scale = _pair_scale(s.detach(), y, m, w, lambdaweight, topn)
     if scale is not None:
         loss = loss * scale
-        dloss = dloss * scale
-    zero = torch.zeros((), dtype=loss.dtype, device=loss.device)
-    return torch.where(valid, loss, zero), torch.where(valid, dloss, zero), valid
+    return torch.where(_valid_pairs(y, m), loss, 0.0)
+
+
+def _pair_chunk(
+    s: Tensor, y: Tensor, m: Tensor, w: Tensor | None, kind: str, lambdaweight: str | None, topn: int | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """For a chunk of lists, without autograd: Σ of the pair losses over valid pairs, the number of
+    valid pairs and the gradient w.r.t. s.  In place, so that at most four [chunk, n, n] float
+    temporaries (pair factor, validity, loss, derivative) live at a time."""
+    scale = _pair_scale(s, y, m, w, lambdaweight, topn)
+    valid = _valid_pairs(y, m, s.dtype)  # 1.0 / 0.0
+    count = valid.sum()
+    nd = s.unsqueeze(-2) - s.unsqueeze(-1)  # −d_ij = s_j − s_i
+    if kind == "logistic":
+        # RankNet (Burges et al., ICML 2005): ℓ = log(1 + e^{−d}) = softplus(−d); −dℓ/dd = σ(−d)
+        loss = F.softplus(nd)
+        neg_dloss = nd.sigmoid_()
+    else:
+        # hinge: ℓ = relu(1 − d); −dℓ/dd = 1[1 − d > 0] (relu'(0) = 0 as in jax)
+        loss = nd.add_(1.0)  # the margin 1 − d, in place
+        neg_dloss = torch.gt(loss, 0.0, out=torch.empty_like(loss))  # 1.0 / 0.0, see _valid_pairs
+        loss.clamp_min_(0.0)
+    if scale is not None:
+        loss.mul_(scale)
+        neg_dloss.mul_(scale)
+    # × 0 is an exact mask: loss and derivative are finite (padding was zeroed; only scores beyond
+    # ~1e38 could overflow s_j − s_i)
+    loss.mul_(valid)
+    neg_dloss.mul_(valid)
+    # ∂/∂s_k Σ_ij ℓ(s_i − s_j) = Σ_j ℓ'_kj − Σ_i ℓ'_ik
+    grad = neg_dloss.sum(-2) - neg_dloss.sum(-1)
+    return loss.sum(), count, grad
 
 
 class _PairwiseReduced(torch.autograd.Function):
@@ -320,18 +421,18 @@ class _PairwiseReduced(torch.autograd.Function):
     def forward(ctx, s, y, m, w, kind, lambdaweight, topn):  # type: ignore[override]
         b, n = s.shape
         chunk = max(1, _PAIR_CHUNK_ELEMS // max(1, n * n))
-        total = s.new_zeros(())
-        count = s.new_zeros(())
-        grad = torch.zeros_like(s)
-        for start in range(0, b, chunk):
-            sl = slice(start, start + chunk)
-            wc = None if w is None else w[sl]
-            loss, dloss, valid = _pair_terms(s[sl], y[sl], m[sl], wc, kind, lambdaweight, topn, None, n)
-            total = total + loss.sum()
-            count = count + valid.sum()
-            # ∂/∂s_i Σ_ij ℓ(s_i − s_j) = Σ_j ℓ'_ij − Σ_j ℓ'_ji
-            grad[sl] = dloss.sum(-1) - dloss.sum(-2)
-            del loss, dloss, valid
+        if chunk >= b:  # one chunk: no slicing, no accumulation
+            total, count, grad = _pair_chunk(s, y, m, w, kind, lambdaweight, topn)
+        else:
+            total = s.new_zeros(())
+            count = s.new_zeros(())
+            grad = torch.empty_like(s)
+            for start in range(0, b, chunk):
+                sl = slice(start, start + chunk)
+                wc = None if w is None else w[sl]
+                t, c, grad[sl] = _pair_chunk(s[sl], y[sl], m[sl], wc, kind, lambdaweight, topn)
+                total += t
+                count += c
         ctx.save_for_backward(grad)
         ctx.mark_non_differentiable(count)
         return total, count
@@ -343,8 +444,15 @@ class _PairwiseReduced(torch.autograd.Function):
 
 
 def _pairwise(
-    name: str, kind: str, scores: Tensor, labels: Tensor, mask: Tensor | None, weights: Tensor | None,
-    reduction: str, lambdaweight: str | None, topn: int | None,
+    name: str,
+    kind: str,
+    scores: Tensor,
+    labels: Tensor,
+    mask: Tensor | None,
+    weights: Tensor | None,
+    reduction: str,
+    lambdaweight: str | None,
+    topn: int | None,
 ) -> Tensor:
     s, y, m, w = _prepare(scores, labels, mask, weights, reduction, name)
     if lambdaweight is not None and lambdaweight not in _LAMBDAWEIGHTS:
@@ -352,8 +460,7 @@ def _pairwise(
     if topn is not None and (not isinstance(topn, int) or topn < 1):
         raise ValueError(f"{name}: topn must be a positive int or None, got {topn!r}")
     if reduction == "none":
-        loss, _, valid = _pair_terms(s, y, m, w, kind, lambdaweight, topn, None, s.shape[-1])
-        return loss
+        return _pair_loss_unreduced(s, y, m, w, kind, lambdaweight, topn)
     total, count = _PairwiseReduced.apply(s, y, m, w, kind, lambdaweight, topn)
     if reduction == "sum":
         return total
@@ -361,18 +468,32 @@ def _pairwise(
 
 
 def pairwise_logistic_loss(
-    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
-    reduction: str = "mean", lambdaweight: str | None = None, topn: int | None = None,
+    scores: Tensor,
+    labels: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    lambdaweight: str | None = None,
+    topn: int | None = None,
 ) -> Tensor:
     """RankNet (Burges et al., ICML 2005) as ``rax.pairwise_logistic_loss``: ``λ_ij·log(1 + e^{−(s_i−s_j)})``
     over pairs with ``y_i > y_j``.  ``lambdaweight``: None | "labeldiff" | "dcg" (LambdaRank) |
     "dcg2" (LambdaLoss NDCG-Loss2); ``topn`` cuts the DCG weights.  Mean over valid pairs."""
-    return _pairwise("pairwise_logistic_loss", "logistic", scores, labels, mask, weights, reduction, lambdaweight, topn)
+    return _pairwise(
+        "pairwise_logistic_loss", "logistic", scores, labels, mask, weights, reduction, lambdaweight, topn
+    )
 
 
 def pairwise_hinge_loss(
-    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
-    reduction: str = "mean", lambdaweight: str | None = None, topn: int | None = None,
+    scores: Tensor,
+    labels: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    lambdaweight: str | None = None,
+    topn: int | None = None,
 ) -> Tensor:
     """Pairwise hinge ``λ_ij·max(0, 1 − (s_i − s_j))`` over pairs with ``y_i > y_j``
     (Herbrich et al. 1999; ``rax.pairwise_hinge_loss``).  Mean over valid pairs."""
@@ -380,8 +501,13 @@ def pairwise_hinge_loss(
 
 
 def lipo_lambda_loss(
-    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
-    reduction: str = "mean", topn: int | None = None,
+    scores: Tensor,
+    labels: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    topn: int | None = None,
 ) -> Tensor:
     """LiPO-λ (Liu et al., "LiPO: Listwise Preference Optimization through Learning-to-Rank",
     NAACL 2025, Eq. 8 and Algorithm 1): ``Σ_{ψ_i>ψ_j} Δ_ij·log(1 + e^{−(s_i−s_j)})`` with
@@ -401,7 +527,11 @@ def lipo_scores(policy_logps: Tensor, ref_logps: Tensor, beta: float = 0.05) -> 
 
 
 def first_ranknet_loss(
-    scores: Tensor, teacher_ranks: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    scores: Tensor,
+    teacher_ranks: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     """FIRST weighted RankNet (Reddy et al., "FIRST: Faster Improved Listwise Reranking with Single
@@ -426,46 +556,70 @@ def first_ranknet_loss(
 
 
 # ------------------------------------------------------------------------------ listwise losses
-def _softmax_ce(s: Tensor, targets: Tensor, m: Tensor) -> Tensor:
-    """Per-list ``−Σ_valid t_i·log softmax(s)_i`` (log_softmax over valid items only)."""
-    logp = _masked_log_softmax(s, m)
-    return -torch.where(m, targets * logp, torch.zeros_like(logp)).sum(-1)
+def _softmax_ce(s: Tensor, targets: Tensor, m: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-list ``−Σ_valid t_i·log softmax(s)_i`` and ``log softmax(s)``.  ``s`` comes from
+    ``_prepare(pad_low=True)``, so the softmax runs over valid items only; padding is still masked
+    out of the sum (its log-probability is finite only while the valid scores stay below ~1e31).
+    The (gradient-free) targets are negated rather than the result: one autograd node less."""
+    logp = torch.log_softmax(s, dim=-1)
+    return torch.where(m, logp * -targets, 0.0).sum(-1), logp
 
 
 def softmax_loss(
-    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
-    reduction: str = "mean", normalize_labels: bool = False,
+    scores: Tensor,
+    labels: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    normalize_labels: bool = False,
 ) -> Tensor:
     """Listwise softmax cross-entropy (ListNet top-1, Cao et al. ICML 2007; ``rax.softmax_loss``):
     ``ℓ = −Σ_i y_i·log softmax(s)_i``.  Labels are not normalised by default (Rax), so graded
     lists weigh Σy; ``normalize_labels=True`` uses ``y/Σy`` (uniform when Σy = 0), i.e.
     ``label_fn=rax.utils.normalize_probabilities``.  Mean over lists with ≥1 valid item."""
-    s, y, m, w = _prepare(scores, labels, mask, weights, reduction, "softmax_loss")
+    s, y, m, w = _prepare(scores, labels, mask, weights, reduction, "softmax_loss", pad_low=True)
     if w is not None:
         y = y * w
     if normalize_labels:
         y = normalize_probabilities(y, m)
-    return _reduce(_softmax_ce(s, y, m), m.any(-1), reduction)
+    # a list without valid items gives exactly 0 (every term is masked), so no second masking
+    return _reduce(_softmax_ce(s, y, m)[0], m.any(-1), reduction, zeroed=True)
 
 
 def poly1_softmax_loss(
-    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
-    reduction: str = "mean", epsilon: float = 1.0,
+    scores: Tensor,
+    labels: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    epsilon: float = 1.0,
 ) -> Tensor:
     """Poly-1 softmax (Leng et al., "PolyLoss", ICLR 2022; used by RankT5), as
     ``rax.poly1_softmax_loss``: ``softmax_loss(s, y) + ε·(1 − Σ_i ŷ_i·softmax(s)_i)``, ŷ = y/Σy."""
-    s, y, m, w = _prepare(scores, labels, mask, weights, reduction, "poly1_softmax_loss")
+    s, y, m, w = _prepare(scores, labels, mask, weights, reduction, "poly1_softmax_loss", pad_low=True)
     if w is not None:
         y = y * w
-    ce = _softmax_ce(s, y, m)
-    p = torch.softmax(_masked_fill_low(s, m), dim=-1)
-    pt = torch.where(m, normalize_probabilities(y, m) * p, torch.zeros_like(p)).sum(-1)
-    pt = torch.where(m.any(-1), pt, torch.ones_like(pt))  # fully padded list: (1 − pt) = 0
-    return _reduce(ce + epsilon * (1.0 - pt), m.any(-1), reduction)
+    ce, logp = _softmax_ce(s, y, m)
+    # The softmax comes from the same log-softmax (one op) and is exactly 0 at padding (exp
+    # underflows), so ŷ only matters at valid items: ŷ = y / Σy, or 1/count when Σy = 0 (as
+    # normalize_probabilities, in fewer ops: y is already 0 at padding).  Fully padded lists are
+    # zeroed by _reduce.
+    total = y.sum(-1, keepdim=True)
+    nonzero = total != 0
+    uniform = m.sum(-1, keepdim=True, dtype=y.dtype).clamp_min_(1.0).reciprocal_()
+    y_hat = torch.where(nonzero, y / torch.where(nonzero, total, 1.0), uniform)  # no 0/0, even unselected
+    pt = (y_hat * logp.exp()).sum(-1)
+    return _reduce(torch.add(ce, 1.0 - pt, alpha=epsilon), m.any(-1), reduction)  # ce + ε·(1 − pt)
 
 
 def listmle_loss(
-    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
+    scores: Tensor,
+    labels: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     """ListMLE (Xia et al., "Listwise Approach to Learning to Rank", ICML 2008; ``rax.listmle_loss``):
@@ -488,16 +642,28 @@ def listmle_loss(
 def _approx_ranks(s: Tensor, m: Tensor, temperature: float) -> Tensor:
     """Smooth ranks (Qin et al., "A General Approximation Framework for Direct Optimization of
     Information Retrieval Measures", IR Journal 2010; ``rax.utils.approx_ranks``):
-    ``r̂_i = 1 + Σ_{j≠i, valid} σ((s_j − s_i)/T)``."""
-    n = s.shape[-1]
-    pair = torch.sigmoid((s.unsqueeze(-2) - s.unsqueeze(-1)) / temperature)
-    keep = m.unsqueeze(-1) & m.unsqueeze(-2) & ~torch.eye(n, dtype=torch.bool, device=s.device)
-    return 1.0 + torch.where(keep, pair, torch.zeros_like(pair)).sum(-1)
+    ``r̂_i = 1 + Σ_{j≠i, valid} σ((s_j − s_i)/T)``.
+
+    The sum over valid j multiplies by the [B, 1, n] mask (no [B, n, n] bool mask, no masked copy:
+    4 [B, n, n] passes forward instead of 8; a batched mat-vec is slower on CPU).  It includes j = i,
+    whose term is σ(0) = 1/2 exactly, hence ``1 + Σ_{j≠i} = 1/2 + Σ_j``.  Padded i get a finite
+    meaningless value (≥ 1/2): callers mask them out."""
+    st = s / temperature  # on [B, n]: the [B, n, n] differences need no division
+    pair = torch.sigmoid(st.unsqueeze(-2) - st.unsqueeze(-1))
+    return 0.5 + (pair * m.to(s.dtype).unsqueeze(-2)).sum(-1)
 
 
 def _gumbel_apply(
-    fn: Callable[..., Tensor], scores: Tensor, labels: Tensor, mask: Tensor | None, weights: Tensor | None,
-    reduction: str, samples: int, beta: float, generator: torch.Generator | None, **hyper: Any,
+    fn: Callable[..., Tensor],
+    scores: Tensor,
+    labels: Tensor,
+    mask: Tensor | None,
+    weights: Tensor | None,
+    reduction: str,
+    samples: int,
+    beta: float,
+    generator: torch.Generator | None,
+    **hyper: Any,
 ) -> Tensor:
     """Gumbel-perturbed loss (Bruch et al., "A Stochastic Treatment of Learning to Rank Scoring
     Functions", WSDM 2020; ``rax.gumbel_t12n``): repeat every list ``samples`` times, add
@@ -516,8 +682,15 @@ def _gumbel_apply(
 
 
 def approx_ndcg_loss(
-    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
-    reduction: str = "mean", temperature: float = 1.0, gumbel_samples: int = 0, gumbel_beta: float = 1.0,
+    scores: Tensor,
+    labels: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    temperature: float = 1.0,
+    gumbel_samples: int = 0,
+    gumbel_beta: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """ApproxNDCG (Qin et al. 2010; Bruch et al., SIGIR 2019), ``rax.approx_t12n(rax.ndcg_metric)``:
@@ -525,8 +698,18 @@ def approx_ndcg_loss(
     list's labels (0 -> 1, so lists without relevant items give 0).  ``gumbel_samples > 0`` adds
     Gumbel noise (seeded by ``generator``).  Mean over lists with ≥1 valid item."""
     if gumbel_samples:
-        return _gumbel_apply(approx_ndcg_loss, scores, labels, mask, weights, reduction, gumbel_samples,
-                             gumbel_beta, generator, temperature=temperature)
+        return _gumbel_apply(
+            approx_ndcg_loss,
+            scores,
+            labels,
+            mask,
+            weights,
+            reduction,
+            gumbel_samples,
+            gumbel_beta,
+            generator,
+            temperature=temperature,
+        )
     s, y, m, w = _prepare(scores, labels, mask, weights, reduction, "approx_ndcg_loss")
     g = _gain(y) if w is None else _gain(y) * w
     dcg = torch.where(m, g * _discount(_approx_ranks(s, m, temperature)), torch.zeros_like(s)).sum(-1)
@@ -539,8 +722,15 @@ def approx_ndcg_loss(
 
 
 def approx_mrr_loss(
-    scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
-    reduction: str = "mean", temperature: float = 1.0, gumbel_samples: int = 0, gumbel_beta: float = 1.0,
+    scores: Tensor,
+    labels: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    temperature: float = 1.0,
+    gumbel_samples: int = 0,
+    gumbel_beta: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """ApproxMRR, ``rax.approx_t12n(rax.mrr_metric)``: ``−max_{i: y_i ≥ 1} 1/r̂_i`` (0 without a
@@ -548,8 +738,18 @@ def approx_mrr_loss(
     if weights is not None:
         raise ValueError("approx_mrr_loss does not support weights")
     if gumbel_samples:
-        return _gumbel_apply(approx_mrr_loss, scores, labels, mask, None, reduction, gumbel_samples,
-                             gumbel_beta, generator, temperature=temperature)
+        return _gumbel_apply(
+            approx_mrr_loss,
+            scores,
+            labels,
+            mask,
+            None,
+            reduction,
+            gumbel_samples,
+            gumbel_beta,
+            generator,
+            temperature=temperature,
+        )
     s, y, m, _ = _prepare(scores, labels, mask, None, reduction, "approx_mrr_loss")
     rr = 1.0 / _approx_ranks(s, m, temperature)
     rr = torch.where(m & (y >= 1), rr, torch.zeros_like(rr))
@@ -560,8 +760,16 @@ def gumbel(fn: Callable[..., Tensor], samples: int = 8, beta: float = 1.0) -> Ca
     """Wrap any loss of the common signature into its Gumbel-perturbed version (``rax.gumbel_t12n``);
     the wrapped loss takes an extra ``generator=`` keyword."""
 
-    def wrapped(scores: Tensor, labels: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
-                reduction: str = "mean", generator: torch.Generator | None = None, **hyper: Any) -> Tensor:
+    def wrapped(
+        scores: Tensor,
+        labels: Tensor,
+        *,
+        mask: Tensor | None = None,
+        weights: Tensor | None = None,
+        reduction: str = "mean",
+        generator: torch.Generator | None = None,
+        **hyper: Any,
+    ) -> Tensor:
         return _gumbel_apply(fn, scores, labels, mask, weights, reduction, samples, beta, generator, **hyper)
 
     wrapped.__name__ = f"gumbel_{getattr(fn, '__name__', 'loss')}"
@@ -573,8 +781,9 @@ def gumbel(fn: Callable[..., Tensor], samples: int = 8, beta: float = 1.0) -> Ca
 _TRANSFORMS = ("affine_relu", "softmax", "none")
 
 
-def _teacher_targets(t: Tensor, m: Tensor, transform: str, a: float, b: float, temperature: float,
-                     normalize: bool, name: str) -> Tensor:
+def _teacher_targets(
+    t: Tensor, m: Tensor, transform: str, a: float, b: float, temperature: float, normalize: bool, name: str
+) -> Tensor:
     if transform not in _TRANSFORMS:
         close = difflib.get_close_matches(str(transform), _TRANSFORMS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -589,8 +798,15 @@ def _teacher_targets(t: Tensor, m: Tensor, transform: str, a: float, b: float, t
 
 
 def bar_distillation_loss(
-    scores: Tensor, teacher_scores: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
-    reduction: str = "mean", transform: str = "affine_relu", a: float = 1.0, b: float = 0.0,
+    scores: Tensor,
+    teacher_scores: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    transform: str = "affine_relu",
+    a: float = 1.0,
+    b: float = 0.0,
     temperature: float = 1.0,
 ) -> Tensor:
     """Listwise distillation of Born-Again neural Rankers (Qin et al., "Born Again Neural Rankers",
@@ -604,16 +820,26 @@ def bar_distillation_loss(
     * ``softmax``: ``T(t) = softmax(t / temperature)`` (the paper's ablation).
     * ``none``: raw teacher scores as targets (only sensible for non-negative teacher scores).
     Mean over lists with ≥1 valid item."""
-    s, t, m, w = _prepare(scores, teacher_scores, mask, weights, reduction, "bar_distillation_loss", "teacher_scores")
+    s, t, m, w = _prepare(
+        scores, teacher_scores, mask, weights, reduction, "bar_distillation_loss", "teacher_scores", pad_low=True
+    )
     target = _teacher_targets(t, m, transform, a, b, temperature, True, "bar_distillation_loss")
     if w is not None:
         target = target * w
-    return _reduce(_softmax_ce(s, target, m), m.any(-1), reduction)
+    return _reduce(_softmax_ce(s, target, m)[0], m.any(-1), reduction, zeroed=True)
 
 
 def mse_distillation_loss(
-    scores: Tensor, teacher_scores: Tensor, *, mask: Tensor | None = None, weights: Tensor | None = None,
-    reduction: str = "mean", transform: str = "none", a: float = 1.0, b: float = 0.0, temperature: float = 1.0,
+    scores: Tensor,
+    teacher_scores: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    transform: str = "none",
+    a: float = 1.0,
+    b: float = 0.0,
+    temperature: float = 1.0,
 ) -> Tensor:
     """Pointwise score distillation (the BAR ablation's pointwise baseline): ``(s_i − T(t_i))²`` per
     valid item with T = ``none`` (identity, default), ``affine_relu`` (ReLU(a·t + b), not normalised)
@@ -689,14 +915,17 @@ class ObjectiveTerm:
 
     def __post_init__(self) -> None:
         if self.name not in LOSSES:
-            raise ValueError(f"unknown loss {self.name!r}{_closest(self.name, sorted(LOSSES))}; "
-                             f"known: {', '.join(sorted(LOSSES))}")
+            raise ValueError(
+                f"unknown loss {self.name!r}{_closest(self.name, sorted(LOSSES))}; known: {', '.join(sorted(LOSSES))}"
+            )
         allowed = LOSSES[self.name].param_names()
         for key in self.params:
             if key not in allowed:
                 hint = _closest(key, sorted(allowed)) if allowed else ""
-                raise ValueError(f"loss {self.name!r} has no parameter {key!r}{hint}; "
-                                 f"valid: {', '.join(sorted(allowed)) or '(none)'}")
+                raise ValueError(
+                    f"loss {self.name!r} has no parameter {key!r}{hint}; "
+                    f"valid: {', '.join(sorted(allowed)) or '(none)'}"
+                )
         self.weight = float(self.weight)
 
 
@@ -745,8 +974,10 @@ class Objective:
             else:
                 target = targets.get(spec.target)
                 if target is None:
-                    raise ValueError(f"loss {term.name!r} needs targets[{spec.target!r}]: "
-                                     f"it comes from {_TARGET_SOURCES[spec.target]}")
+                    raise ValueError(
+                        f"loss {term.name!r} needs targets[{spec.target!r}]: "
+                        f"it comes from {_TARGET_SOURCES[spec.target]}"
+                    )
                 params = dict(term.params)
                 scores = output.scores
                 if term.name == "lipo_lambda":
