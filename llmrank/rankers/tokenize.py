@@ -5,14 +5,16 @@ RankT5 -- Zhuang et al. SIGIR 2023, RankLLaMA -- Ma et al. 2023) score each (que
 pair independently. Training revisits the same texts every epoch, so texts are tokenised once
 (:class:`TokenCache`) and pair inputs are built by concatenating cached ids with the family's
 template tokens; the backbone only ever sees real pairs (padding entries of a ragged batch of
-lists are never run), padded to the longest pair of the batch.
+lists are never run). A training batch is collated padded to its longest pair; :meth:`PointwiseRanker.forward`
+then runs it in length-sorted chunks of at most ``train_chunk_tokens`` padded tokens, each cut to
+its own longest pair, so little compute goes to padding (:func:`length_chunks`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -21,6 +23,9 @@ from llmrank.rankers.base import Ranker, RankerOutput
 
 #: Tokenise cache misses in calls of this many texts (one batched call to the fast tokenizer).
 _TOKENIZE_CHUNK = 2048
+
+#: The keys of :meth:`PointwiseRanker.pad_pairs` whose second dimension is the (right-padded) sequence.
+_SEQUENCE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class TokenCache:
@@ -86,6 +91,25 @@ def encoder_pair_template(tokenizer: Any) -> PairTemplate:
     return PairTemplate(tuple(ids[:i]), tuple(ids[i + len(ids_a) : j]), tuple(ids[j + len(ids_b) :]), segments)
 
 
+def length_chunks(lengths: Sequence[int], max_tokens: int | None) -> list[list[int]]:
+    """Positions ``0..len(lengths)-1`` grouped into backbone calls of at most ``max_tokens`` padded tokens.
+
+    Positions are sorted longest first and cut greedily: a chunk takes as many pairs as fit in
+    ``max_tokens`` when padded to its first (longest) pair, and at least one. Pairs of similar
+    length share a chunk, so each chunk, padded to its own longest pair, wastes little on padding.
+    ``max_tokens`` None or <= 0 gives one chunk in the original order.
+    """
+    if not max_tokens or max_tokens <= 0:
+        return [list(range(len(lengths)))]
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # stable: ties keep collate order
+    chunks, start = [], 0
+    while start < len(order):
+        rows = max(1, max_tokens // max(1, lengths[order[start]]))
+        chunks.append(order[start : start + rows])
+        start += rows
+    return chunks
+
+
 def _find(seq: list[int], sub: list[int], start: int) -> int:
     for k in range(start, len(seq) - len(sub) + 1):
         if seq[k : k + len(sub)] == sub:
@@ -98,16 +122,29 @@ class PointwiseRanker(Ranker):
 
     Subclasses set ``self.template`` (a :class:`PairTemplate`) in ``__init__`` and implement
     :meth:`score_pairs` (``[P]`` scores of ``P`` padded pairs). This class provides the cached
-    tokenisation, :meth:`collate`, the scatter of pair scores into ``[B, n]`` in :meth:`forward`,
-    and length-sorted inference batches in :meth:`score_lists`.
+    tokenisation, :meth:`collate`, length-chunked scoring and the scatter of pair scores into
+    ``[B, n]`` in :meth:`forward`, and length-sorted inference batches in :meth:`score_lists`.
+
+    Option ``train_chunk_tokens`` (``RankerSettings.options``): the most padded tokens (pairs x
+    padded length) one backbone call of :meth:`forward` gets; the batch's pairs are sorted by
+    length and split greedily (:func:`length_chunks`). ``0`` runs the whole batch in one call
+    padded to its longest pair. Without the option, batches on CPU use the family's
+    ``default_train_chunk_tokens`` and batches on accelerators run in one call (:meth:`chunk_budget`).
     """
 
     template: PairTemplate
+    #: ``train_chunk_tokens`` on CPU when the options give none; None: one call per batch.
+    default_train_chunk_tokens: ClassVar[int | None] = None
 
     def __init__(self, backbone: Any, tokenizer: Any, settings: Any) -> None:
         super().__init__(backbone, tokenizer, settings)
         self.token_cache = TokenCache(tokenizer, settings.max_length)
         self.pad_token_id = _pad_id(tokenizer)
+        chunk_tokens = settings.options.get("train_chunk_tokens")
+        if chunk_tokens is not None and (type(chunk_tokens) is not int or chunk_tokens < 0):  # bool is no int here
+            raise ValueError(f"option train_chunk_tokens={chunk_tokens!r}; expected an integer >= 0 (0: no chunking)")
+        #: the ``train_chunk_tokens`` option (None: not given, the default applies)
+        self.train_chunk_tokens: int | None = chunk_tokens
 
     # ----------------------------------------------------------------------------- text -> ids
     def doc_text(self, doc: Doc) -> str:
@@ -143,19 +180,19 @@ class PointwiseRanker(Ranker):
         return out
 
     def pad_pairs(self, pairs: Sequence[tuple[list[int], list[int] | None]]) -> dict[str, torch.Tensor]:
-        """Right-pad pairs to the longest one (dynamic padding)."""
-        length = max((len(ids) for ids, _ in pairs), default=1)
-        input_ids = torch.full((len(pairs), length), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(pairs), length), dtype=torch.long)
-        token_type_ids = torch.zeros((len(pairs), length), dtype=torch.long) if self.template.segment_ids else None
-        for row, (ids, types) in enumerate(pairs):
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, : len(ids)] = 1
-            if token_type_ids is not None and types is not None:
-                token_type_ids[row, : len(types)] = torch.tensor(types, dtype=torch.long)
-        out = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            out["token_type_ids"] = token_type_ids
+        """Right-pad pairs to the longest one (dynamic padding); one tensor build per input, no per-row copies."""
+        lengths = [len(ids) for ids, _ in pairs]
+        length = max(lengths, default=1)
+        shape = (len(pairs), length)
+        pad = self.pad_token_id
+        input_ids = torch.tensor([[*ids, *[pad] * (length - len(ids))] for ids, _ in pairs], dtype=torch.long)
+        attention_mask = torch.arange(length) < torch.tensor(lengths, dtype=torch.long).unsqueeze(1)
+        out = {"input_ids": input_ids.view(shape), "attention_mask": attention_mask.long()}
+        if self.template.segment_ids:
+            types = [t or [] for _, t in pairs]
+            out["token_type_ids"] = torch.tensor(
+                [[*t, *[0] * (length - len(t))] for t in types], dtype=torch.long
+            ).view(shape)
         return out
 
     # ----------------------------------------------------------------------------- training
@@ -196,10 +233,39 @@ class PointwiseRanker(Ranker):
         if inputs["input_ids"].shape[0] == 0:
             flat = torch.zeros(0, device=pair_mask.device)
         else:
-            flat = self.score_pairs(**inputs).float()
+            flat = self.score_chunked(inputs)
         scores = torch.zeros(pair_mask.shape, dtype=torch.float32, device=flat.device)
         scores = scores.masked_scatter(pair_mask.to(flat.device), flat)
         return RankerOutput(scores=scores, mask=pair_mask)
+
+    def chunk_budget(self, device: torch.device) -> int | None:
+        """Padded tokens per backbone call for a batch on ``device`` (None: one call): the
+        ``train_chunk_tokens`` option when given, else ``default_train_chunk_tokens`` on CPU. Small
+        calls cost little on CPU; accelerators need large calls to stay busy, so they chunk only
+        when asked (e.g. ``train_chunk_tokens: 16384``)."""
+        if self.train_chunk_tokens is not None:
+            return self.train_chunk_tokens or None
+        return self.default_train_chunk_tokens if device.type == "cpu" else None
+
+    def score_chunked(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[P]`` float32 scores of right-padded pairs, run in length-sorted chunks of at most
+        ``train_chunk_tokens`` padded tokens, each cut to its own longest pair; the scores come
+        back in input order through a differentiable gather. A batch within the budget is one call."""
+        input_ids = inputs["input_ids"]
+        budget = self.chunk_budget(input_ids.device)
+        if budget is None or input_ids.numel() <= budget:
+            return self.score_pairs(**inputs).float()
+        lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        chunks = length_chunks(lengths, budget)
+        parts = []
+        for chunk in chunks:
+            rows = torch.tensor(chunk, device=input_ids.device)
+            width = max(lengths[i] for i in chunk)
+            part = {k: v.index_select(0, rows) for k, v in inputs.items()}
+            part.update({k: part[k][:, :width] for k in _SEQUENCE_KEYS if k in part})
+            parts.append(self.score_pairs(**part).float())
+        order = torch.tensor([i for chunk in chunks for i in chunk], device=input_ids.device)
+        return torch.cat(parts)[torch.argsort(order)]
 
     # ----------------------------------------------------------------------------- inference
     @torch.inference_mode()
