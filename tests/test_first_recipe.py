@@ -69,7 +69,7 @@ def test_first_lipo_with_lora_uses_disabled_adapters_as_reference(tiny: Path, tm
     result = run_training(recipe)
     ranker = result.ranker
     assert ranker.is_peft and ranker.compute_reference
-X
+    assert ranker.backbone.is_activation_checkpointing  # the Trainer's switch reached the backbone
     lists = [RankingList("q", "gold", [Doc(str(i), f"passage {i}") for i in range(4)], [1, 0, 2, 0])]
     batch = ranker.collate(lists)
     inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "first_pos", "num_docs")}
