@@ -29,7 +29,6 @@ Writes ``bench/results/bar_scifact.json`` (``--out``) and prints a markdown tabl
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -42,13 +41,15 @@ sys.path.insert(0, str(ROOT / "eval" / "experiments"))
 
 from scifact_common import (  # noqa: E402
     SCIFACT,
-    bm25_runs,
     cross_encoder_recipe,
     inference_precision,
+    load_splits,
     per_query,
     timed,
     versions,
 )
+
+from llmrank.io_utils import atomic_write_json  # noqa: E402
 
 SYSTEMS = [
     ("teacher (softmax)", "teacher", None),
@@ -99,9 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from scipy.stats import ttest_rel
 
-    from llmrank.data.readers import read_beir, write_lists_jsonl
     from llmrank.distill import score_lists_to_file
-    from llmrank.runs import read_qrels
     from llmrank.train import run_training
 
     torch.set_num_threads(args.threads)
@@ -110,15 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, float] = {}
     seeds = [int(s) for s in args.seeds.split(",")]
 
-    with timed(times, "bm25"):
-        runs = bm25_runs(scifact, work, k=100)
-    train = read_beir(scifact, runs["train"], split="train", top_k=100, add_missing_positives=True,
-                      num_negatives=args.num_negatives)  # fmt: skip
-    train = train[: args.train_queries] if args.train_queries else train
-    write_lists_jsonl(train, work / "train.jsonl")
-    test = read_beir(scifact, runs["test"], split="test", top_k=args.test_top_k)
-    test = test[: args.test_queries] if args.test_queries else test
-    qrels = read_qrels(scifact / "qrels" / "test.tsv")
+    splits = load_splits(scifact, work, times, num_negatives=args.num_negatives, test_top_k=args.test_top_k,
+                         train_queries=args.train_queries, test_queries=args.test_queries)  # fmt: skip
+    train, test, qrels = splits.train, splits.test, splits.qrels
     qids = [rl.qid for rl in test]
     ndcg: dict[str, list[dict[str, float]]] = {
         "bm25": [per_query(test, [rl.meta["first_stage_scores"] for rl in test], qrels, ["nDCG@10"])["nDCG@10"]]
@@ -126,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def recipe(key: str, seed: int, distill: dict | None) -> Any:
         return cross_encoder_recipe(
-            model_path, work / "train.jsonl", work / f"{key}-s{seed}", objective=[{"name": "softmax"}],
+            model_path, splits.train_file, work / f"{key}-s{seed}", objective=[{"name": "softmax"}],
             steps=args.steps, group_size=args.group_size, batch_lists=args.batch_lists,
             max_length=args.max_length, lr=args.lr, seed=seed, bf16=args.bf16, distill=distill,
         )  # fmt: skip
@@ -192,10 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
     }
     out_path = Path(args.out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(out_path)
+    atomic_write_json(out_path, result)
     print(f"wrote {out_path}")
     return 0
 

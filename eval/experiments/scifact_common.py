@@ -11,6 +11,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,34 @@ def bm25_runs(scifact: Path, work: Path, k: int = 100) -> dict[str, Path]:
             write_trec_run(path, run, tag="bm25")
         out[split] = path
     return out
+
+
+@dataclass
+class SciFactSplits:
+    """Training lists (also written to ``train_file`` for the recipe), test lists, test qrels."""
+
+    train: list[Any]
+    test: list[Any]
+    qrels: dict[str, dict[str, int]]
+    train_file: Path
+
+
+def load_splits(scifact: Path, work: Path, times: dict[str, float], *, num_negatives: int, test_top_k: int,
+                train_queries: int | None = None, test_queries: int | None = None) -> SciFactSplits:  # fmt: skip
+    """BM25 runs (timed as ``bm25``), training lists of judged positives + ``num_negatives`` BM25
+    hard negatives, and the test claims' BM25 top-``test_top_k`` (optionally the first N of each)."""
+    from llmrank.data.readers import read_beir, write_lists_jsonl
+    from llmrank.runs import read_qrels
+
+    with timed(times, "bm25"):
+        runs = bm25_runs(scifact, work, k=100)
+    train = read_beir(scifact, runs["train"], split="train", top_k=100, add_missing_positives=True,
+                      num_negatives=num_negatives)  # fmt: skip
+    train = train[:train_queries] if train_queries else train
+    write_lists_jsonl(train, work / "train.jsonl")
+    test = read_beir(scifact, runs["test"], split="test", top_k=test_top_k)
+    test = test[:test_queries] if test_queries else test
+    return SciFactSplits(train, test, read_qrels(scifact / "qrels" / "test.tsv"), work / "train.jsonl")
 
 
 def per_query(lists: Sequence[Any], scores: Sequence[Sequence[float]], qrels: dict[str, dict[str, int]],

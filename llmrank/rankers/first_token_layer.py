@@ -64,15 +64,13 @@ def _bert_style(layer: nn.Module) -> bool:
 
 
 def first_token_last_layer(encoder_model: nn.Module) -> bool:
-    """Make the last layer of a BERT-style ``encoder_model`` compute the first token only.
+    """Make the last layer of a BERT-style ``encoder_model`` (the transformers model itself, not a
+    PEFT wrapper: apply before adding adapters) compute the first token only.
 
     Returns True when applied, False when the model is not one this is exact for (then nothing
     changes). After it, ``last_hidden_state`` has length 1: only [CLS] pooling may read it."""
-    base = getattr(encoder_model, "base_model", encoder_model)  # a PEFT wrapper -> the model
-    base = getattr(base, "model", base) if not hasattr(base, "encoder") else base
-    encoder = getattr(base, "encoder", None)
-    layers = getattr(encoder, "layer", None)
-    config = getattr(base, "config", None)
+    layers = getattr(getattr(encoder_model, "encoder", None), "layer", None)
+    config = getattr(encoder_model, "config", None)
     if layers is None or len(layers) == 0 or config is None:
         return False
     if getattr(config, "_attn_implementation", None) not in SUPPORTED_ATTENTION:
