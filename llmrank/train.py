@@ -130,6 +130,7 @@ def run_training(recipe: Recipe) -> TrainResult:
         eval_lists=eval_lists,
         recipe=recipe,
     )
+    _warn_uneven_last_batch(len(dataset), args)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(args.output_dir)
     metrics: dict[str, float] = {}
@@ -147,6 +148,22 @@ def run_training(recipe: Recipe) -> TrainResult:
 
         push_checkpoint(args.output_dir, recipe.hub)
     return TrainResult(output_dir=args.output_dir, metrics=metrics, ranker=ranker)
+
+
+def _warn_uneven_last_batch(num_lists: int, args: Any) -> None:
+    """Under several processes Accelerate keeps batches even: when the lists of an epoch do not
+    fill the last global batch, the processes short of lists repeat lists from the start of the
+    epoch (``even_batches``). Training still works, but those lists count twice in that step, so
+    the run is not equal to a one-process run with the same global batch. Say so up front."""
+    world = max(1, int(getattr(args, "world_size", 1)))
+    per_step = args.per_device_train_batch_size * world
+    if world > 1 and num_lists % per_step and not args.dataloader_drop_last:
+        logger.warning(
+            "%d training lists is not a multiple of the global batch %d (%d processes x %d): the last "
+            "batch of each epoch repeats %d lists from the start of the epoch. Use a multiple, or set "
+            "training.dataloader_drop_last: true to drop the partial batch.",
+            num_lists, per_step, world, args.per_device_train_batch_size, per_step - num_lists % per_step,
+        )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
