@@ -283,3 +283,48 @@ def test_pointwise_sigmoid_gradient_at_zero_is_exact():
     L.pointwise_sigmoid_loss(s, t([[1.0, 0.0]])).backward()
     torch.testing.assert_close(s.grad, t([[-0.25, 0.25]]))  # (σ(0) − y)/2; Rax gives [-0.75, -0.25]
     assert F.softplus(torch.zeros(1)).item() == pytest.approx(math.log(2))
+
+
+# ------------------------------------------------------------------------- fast paths vs exact paths
+FAST = [L.pointwise_sigmoid_loss, L.pointwise_mse_loss, L.softmax_loss, L.poly1_softmax_loss]
+
+
+@pytest.mark.parametrize("fn", FAST, ids=lambda f: f.__name__)
+def test_fast_path_equals_exact_path(fn):
+    """The fast paths (no weights, mean/sum) against the exact masked path, reached with unit
+    weights: values and gradients in float64, on random masks, padded rows and garbage padding."""
+    g = torch.Generator().manual_seed(11)
+    for trial in range(30):
+        s = torch.randn(5, 7, generator=g, dtype=torch.float64) * (1e3 if trial % 5 == 0 else 3)
+        y = torch.randint(0, 4, (5, 7), generator=g).double()
+        m = torch.rand(5, 7, generator=g) < 0.7
+        m[trial % 5] = False
+        s = torch.where(m, s, torch.full((), 7.5, dtype=torch.float64)).requires_grad_(True)  # finite padding
+        for reduction in ("mean", "sum"):
+            kw = {"normalize_labels": True} if fn is L.softmax_loss and trial % 2 else {}
+            fast = fn(s, y, mask=m, reduction=reduction, **kw)
+            exact = fn(s, y, mask=m, reduction=reduction, weights=torch.ones_like(s), **kw)
+            (gf,) = torch.autograd.grad(fast, s)
+            (ge,) = torch.autograd.grad(exact, s)
+            assert fast.item() == pytest.approx(exact.item(), rel=1e-10, abs=1e-12)
+            torch.testing.assert_close(gf, ge, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("fn", FAST, ids=lambda f: f.__name__)
+def test_fast_path_falls_back_on_non_finite_input(fn):
+    m = torch.tensor([[True, True, False]])
+    y = t([[1.0, 0.0, 0.0]])
+    # garbage in padding: the exact path masks it
+    s = t([[0.5, -0.5, float("nan")]]).requires_grad_(True)
+    assert torch.isfinite(fn(s, y, mask=m))
+    (grad,) = torch.autograd.grad(fn(s, y, mask=m), s)
+    assert torch.isfinite(grad).all() and grad[0, 2] == 0
+    # ±inf / NaN among valid labels or scores: a clear error, also where a clip would hide them
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        with pytest.raises(ValueError, match="labels contain NaN or inf"):
+            fn(t([[0.5, -0.5, 0.0]]), t([[bad, 0.0, 0.0]]), mask=m)
+        with pytest.raises(ValueError, match="scores contain NaN or inf"):
+            fn(t([[bad, -0.5, 0.0]]), y, mask=m)
+    # huge valid scores: the fast softmax padding would overflow; the exact path answers
+    big = t([[3e37, -3e37, 0.0]])
+    assert fn(big, y, mask=m).item() == fn(big, y, mask=m, weights=torch.ones(1, 3)).item()
