@@ -105,3 +105,40 @@ def test_pad_pairs_right_pads_with_masks_and_types(tiny_bert: str) -> None:
     assert all(v.dtype == torch.long for v in out.values())
     empty = ranker.pad_pairs([])
     assert empty["input_ids"].shape == empty["attention_mask"].shape == (0, 1)
+
+
+# ------------------------------------------------------------------------- inference batches
+def test_padding_bounded_batches_cover_every_pair_once_within_the_bound() -> None:
+    from llmrank.rankers.tokenize import padding_bounded_batches
+
+    g = torch.Generator().manual_seed(0)
+    for trial in range(50):
+        lengths = torch.randint(5, 257, (int(torch.randint(1, 130, (1,), generator=g)),), generator=g).tolist()
+        for max_padding in (0.0, 0.05, 0.3):
+            batches = padding_bounded_batches(lengths, 32, max_padding)
+            flat = [i for b in batches for i in b]
+            assert sorted(flat) == list(range(len(lengths)))
+            assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)  # longest first, stable
+            for b in batches:
+                padded = len(b) * max(lengths[i] for i in b)
+                assert 1 <= len(b) <= 32
+                assert padded - sum(lengths[i] for i in b) <= max_padding * padded + 1e-9
+        plain = padding_bounded_batches(lengths, 32, None)
+        assert [len(b) for b in plain[:-1]] == [32] * (len(plain) - 1)
+    # equal lengths are never split below the batch size
+    assert [len(b) for b in padding_bounded_batches([7] * 70, 32, 0.0)] == [32, 32, 6]
+
+
+def test_max_padding_keeps_scores_and_validates(tiny_bert: str) -> None:
+    lists = ragged_lists()
+    plain = build(tiny_bert, 0, max_padding=1.0).score_lists(lists, batch_size=4)
+    tight = build(tiny_bert, 0, max_padding=0.0)
+    assert tight.inference_padding(torch.device("cpu")) == 0.0
+    torch.testing.assert_close(torch.tensor(tight.score_lists(lists, batch_size=4)[0]), torch.tensor(plain[0]))
+    torch.testing.assert_close(torch.tensor(tight.score_lists(lists, batch_size=4)[1]), torch.tensor(plain[1]))
+    default = build(tiny_bert, 0)
+    assert default.inference_padding(torch.device("cpu")) == 0.05
+    assert default.inference_padding(torch.device("cuda")) is None
+    for bad in (-0.1, 1.5, True, "some"):
+        with pytest.raises(ValueError, match="max_padding"):
+            build(tiny_bert, 0, max_padding=bad)
