@@ -41,6 +41,54 @@ def build_model(folder: Path, config_override: dict) -> Path:
     return folder
 
 
+def shared_prefix(ranker, lists, window: int, stride: int) -> dict:  # noqa: ANN001
+    """What a KV cache of the shared prompt prefix could save: per query, the tokens its windows
+    share from the start (system message, instruction, query) as a fraction of a window's prompt,
+    and the prefix all queries share. FIRST's prompt names the passage count and the query before
+    the passages, so only that head is common; everything after it changes with each window."""
+    from llmrank.data.record import RankingList
+
+    def lcp(a: list[int], b: list[int]) -> int:
+        k = 0
+        while k < min(len(a), len(b)) and a[k] == b[k]:
+            k += 1
+        return k
+
+    per_query, lengths, firsts = [], [], []
+    for lst in lists:
+        starts = list(range(0, max(1, len(lst.docs) - window + 1), stride))[:2]
+        if len(starts) < 2:
+            continue
+        ids = [ranker.encode(RankingList(lst.qid, lst.query, lst.docs[i : i + window],
+                                         lst.labels[i : i + window])).prompt_ids for i in starts]  # fmt: skip
+        per_query.append(lcp(ids[0], ids[1]))
+        lengths.append(statistics.mean(len(x) for x in ids))
+        firsts.append(ids[0])
+    across = min(lcp(firsts[0], f) for f in firsts) if firsts else 0
+    return {
+        "windows_prompt_tokens_mean": statistics.mean(lengths) if lengths else None,
+        "query_prefix_tokens_mean": statistics.mean(per_query) if per_query else None,
+        "query_prefix_fraction": statistics.mean(p / n for p, n in zip(per_query, lengths)) if lengths else None,
+        "all_queries_prefix_tokens": across,
+    }
+
+
+def dl19_lists(queries: int, top_k: int):  # noqa: ANN201
+    """The first ``queries`` DL19 BM25 lists with real passages, when ../shared/data is there."""
+    import os
+
+    from llmrank.rerank import build_lists
+    from llmrank.runs import read_rank_llm
+
+    shared = Path(os.environ.get("LLMRANK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    source = shared / "trec-dl-2019" / "bm25_top100.json"
+    if not source.exists():
+        return None
+    run, topics, docs = read_rank_llm(source)
+    qids = list(run)[:queries]
+    return build_lists({q: run[q] for q in qids}, topics, docs, top_k)
+
+
 def main(argv: list[str] | None = None) -> dict:
     from scipy.stats import kendalltau
 
@@ -98,6 +146,13 @@ def main(argv: list[str] | None = None) -> dict:
         **{f"{m}_{k}": v for m, r in results.items() for k, v in r.items()},
         "speedup_median": results["generate"]["median_s"] / results["single_token"]["median_s"],
         "kendall_tau": tau,
+    }
+    # KV-cache reuse of the shared prompt head: measured on real DL19 passages when present
+    real = dl19_lists(10, 100)
+    report["prefix_reuse"] = {
+        "source": "DL19 BM25 top-100, 10 queries" if real else "bench passages",
+        "max_passage_words": ranker.options.get("max_passage_words"),
+        **shared_prefix(ranker, real or lists, args.window_size, args.stride),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))

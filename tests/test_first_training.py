@@ -32,6 +32,21 @@ def synthetic_windows(num: int, n: int, seed: int) -> list[RankingList]:
     return out
 
 
+def judged_pair_agreement(single: list[list[int]], generated: list[list[int]], lists: list[RankingList]) -> float:
+    """Fraction of passage pairs with different grades that both rankings put in the same order
+    (the pairs a ranking can get right or wrong; equal grades are ties in both)."""
+    same = total = 0
+    for a, b, lst in zip(single, generated, lists):
+        pos_a = {d: r for r, d in enumerate(a)}
+        pos_b = {d: r for r, d in enumerate(b)}
+        for i in range(len(lst.labels)):
+            for j in range(i + 1, len(lst.labels)):
+                if lst.labels[i] != lst.labels[j]:
+                    total += 1
+                    same += (pos_a[i] < pos_a[j]) == (pos_b[i] < pos_b[j])
+    return same / max(1, total)
+
+
 def ndcg10(scores: list[float], labels: list[float]) -> float:
     import math
 
@@ -94,10 +109,12 @@ def test_first_objective_learns_and_single_token_matches_generation(tmp_path: Pa
     taus = [kendalltau(a, b).statistic for a, b in zip(single, generated)]
     tau = sum(taus) / len(taus)
     top1 = sum(s[0] == g[0] for s, g in zip(single, generated)) / len(val)
+    judged = judged_pair_agreement(single, generated, val)
     Path("bench/results").mkdir(parents=True, exist_ok=True)
     Path("bench/results/first_training_test.json").write_text(
         json.dumps({"steps": steps, "ndcg10_before": before, "ndcg10_after": after,
                     "kendall_tau_single_vs_generate": tau, "top1_agreement": top1,
+                    "judged_pair_agreement_single_vs_generate": judged,
                     "final_logs": {k: float(v) for k, v in logs.items()}}, indent=2))  # fmt: skip
     assert after > before + 0.1, (before, after)
     # the two grade-0 passages of a window are a tie: their relative order is arbitrary in both
