@@ -112,7 +112,7 @@ def test_padding_bounded_batches_cover_every_pair_once_within_the_bound() -> Non
     from llmrank.rankers.tokenize import padding_bounded_batches
 
     g = torch.Generator().manual_seed(0)
-    for trial in range(50):
+    for _trial in range(50):
         lengths = torch.randint(5, 257, (int(torch.randint(1, 130, (1,), generator=g)),), generator=g).tolist()
         for max_padding in (0.0, 0.05, 0.3):
             batches = padding_bounded_batches(lengths, 32, max_padding)

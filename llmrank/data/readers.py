@@ -353,77 +353,31 @@ def read_group_jsonl(
     return _drop_empty(out, path)
 
 
-# --------------------------------------------------------------------------- small TREC parsers
+# --------------------------------------------------------------------------- TREC files
+# One parser per format for the whole package (llmrank.runs): the same checks and file:line errors
+# for training data as for reranking and evaluation.
 
 
 def _read_qrels(path: PathLike) -> dict[str, dict[str, int]]:
     """TREC qrels (``qid iter docid rel``) or BEIR TSV qrels (``query-id corpus-id score``, header)."""
-    qrels: dict[str, dict[str, int]] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) == 4:
-                qid, docid, rel = parts[0], parts[2], parts[3]
-            elif len(parts) == 3:
-                qid, docid, rel = parts
-            else:
-                raise ValueError(
-                    f"{path}:{lineno}: {len(parts)} fields; expected TREC qrels 'qid 0 docid rel' or BEIR 'query-id corpus-id score'"
-                )
-            try:
-                qrels.setdefault(qid, {})[docid] = int(float(rel))
-            except ValueError:
-                if lineno == 1:  # BEIR header
-                    continue
-                raise ValueError(f"{path}:{lineno}: relevance {rel!r} is not a number") from None
-    return qrels
+    from llmrank.runs import read_qrels
+
+    return read_qrels(path)
 
 
 def _read_run(path: PathLike) -> dict[str, list[tuple[str, float]]]:
     """TREC run (``qid Q0 docid rank score tag``) -> qid -> [(docid, score)] by decreasing score."""
-    run: dict[str, list[tuple[str, float]]] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 6:
-                raise ValueError(
-                    f"{path}:{lineno}: {len(parts)} fields; expected a TREC run line 'qid Q0 docid rank score tag'"
-                )
-            try:
-                score = float(parts[4])
-            except ValueError:
-                raise ValueError(f"{path}:{lineno}: score {parts[4]!r} is not a number") from None
-            run.setdefault(parts[0], []).append((parts[2], score))
-    for hits in run.values():
-        hits.sort(key=lambda h: -h[1])  # stable: file order breaks ties
-    return run
+    from llmrank.runs import read_trec_run
+
+    return read_trec_run(path)
 
 
 def _read_topics(path: PathLike) -> dict[str, str]:
-    """Topics as TSV ``qid<TAB>query`` or BEIR ``queries.jsonl`` (``{_id, text}``)."""
+    """Topics as TSV ``qid<TAB>query`` or BEIR ``queries.jsonl`` (``{_id, text}``; a BEIR folder works too)."""
+    from llmrank.runs import read_topics
+
     path = Path(path)
-    if path.is_dir():
-        path = path / "queries.jsonl"
-    if path.suffix == ".jsonl":
-        return {
-            str(obj.get("_id", obj.get("qid"))): str(obj.get("text", obj.get("query")))
-            for _, obj in _iter_jsonl(path, "one query per line {_id, text}")
-        }
-    topics = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            if "\t" not in line:
-                raise ValueError(f"{path}:{lineno}: no TAB; expected topics as 'qid<TAB>query'")
-            qid, query = line.split("\t", 1)
-            topics[qid.strip()] = query.strip()
-    return topics
+    return read_topics(path / "queries.jsonl" if path.is_dir() else path)
 
 
 def _read_corpus(path: PathLike, needed: set[str] | None = None) -> tuple[dict[str, Doc], Path]:
