@@ -355,7 +355,8 @@ def read_group_jsonl(
 
 # --------------------------------------------------------------------------- TREC files
 # One parser per format for the whole package (llmrank.runs): the same checks and file:line errors
-# for training data as for reranking and evaluation.
+# for training data as for reranking and evaluation.  Imported on call: llmrank.runs imports
+# llmrank.data.record, whose package imports this module, so a module-level import would cycle.
 
 
 def _read_qrels(path: PathLike) -> dict[str, dict[str, int]]:
