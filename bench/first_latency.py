@@ -13,7 +13,7 @@ order each, then both modes rank held-out windows with it; the report gives how 
 are identical, Kendall's tau, how many match the correct order, and each mode's latency there.
 
     python bench/first_latency.py                       # tiny, CPU
-    python bench/first_latency.py --agree-steps 1600    # + a model trained to agree (~3 min)
+    python bench/first_latency.py --agree-steps 3000    # + a model trained to agree (~6 min)
     python bench/first_latency.py --config '{"hidden_size": 4096, "num_hidden_layers": 32, ...}' --device cuda
 """
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--agree-steps", type=int, default=0, help="also train a model to agree (0: skip)")
-    ap.add_argument("--agree-lr", type=float, default=3e-3)
+    ap.add_argument("--agree-lr", type=float, default=1e-3)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "first_latency.json"))
     args = ap.parse_args(argv)
     torch.manual_seed(0)

@@ -49,10 +49,12 @@ def make_first_model(path: Path) -> Path:
     return path
 
 
-def train_first(ranker, lists: list[RankingList], steps: int, batch_size: int = 8, lr: float = 3e-3,  # noqa: ANN001
+def train_first(ranker, lists: list[RankingList], steps: int, batch_size: int = 8, lr: float = 1e-3,  # noqa: ANN001
                 warmup: int = 50) -> dict[str, float]:  # fmt: skip
     """FIRST's objective (LM x 1 + weighted RankNet x 10 on the first-token logits), AdamW with a
-    linear warm-up then linear decay to 0; returns the last step's loss terms."""
+    linear warm-up then linear decay to 0; returns the last step's loss terms. Peak lr 1e-3: at
+    3e-3 the same model learned erratically (95% identical orderings after 3,000 steps, 20% after
+    5,000), at 1e-3 smoothly (100% after 1,600 steps with this schedule, and after 3,000)."""
     from llmrank.losses import Objective
     from llmrank.rankers.base import TARGET_KEYS
 

@@ -21,13 +21,11 @@ def mean_ndcg(ranker: FirstRanker, lists: list) -> float:
 
 @pytest.mark.slow
 def test_first_objective_learns_and_single_token_matches_generation(tmp_path: Path) -> None:
-    """1,600 AdamW steps (batch 8, peak lr 3e-3, linear warm-up then decay) on windows of four
-    passages with distinct grades. A 2-layer model needs several hundred steps before the copy
-    circuit (gold -> its passage's identifier -> output logit) forms and more before generation
-    also skips the identifiers it has emitted. How far it gets in 1,600 steps depends on the draw
-    of training texts (one draw reached identical, correct orderings on all held-out windows;
-    this one reaches 48% identical, tau 0.69, top-1 100%), so the bounds check learning and
-    agreement, not convergence; ``bench/first_latency.py --agree-steps`` trains to convergence."""
+    """1,600 AdamW steps (batch 8, peak lr 1e-3, linear warm-up then decay) on windows of four
+    passages with distinct grades, so each window has one correct order. A 2-layer model needs
+    several hundred steps before the copy circuit (gold -> its passage's identifier -> output
+    logit) forms, and more before generation also skips the identifiers it already emitted; here
+    both modes end up giving the correct, identical order on all 48 held-out windows."""
     torch.manual_seed(0)
     path = make_first_model(tmp_path / "tiny")
     ranker = FirstRanker.build(RankerSettings(family="first", model_name_or_path=str(path), max_length=512,
@@ -44,6 +42,8 @@ def test_first_objective_learns_and_single_token_matches_generation(tmp_path: Pa
         json.dumps({"steps": steps, "ndcg10_before": before, "ndcg10_after": after, **agreement,
                     "final_logs": logs}, indent=2))  # fmt: skip
     assert after > before + 0.2, (before, after)
-    # the first identifier (single-token decoding's whole point) must agree; below it, the two
-    # rankings must agree far more than chance (tau 0) on these distinct-grade windows
-    assert agreement["top1_agreement"] >= 0.9 and agreement["kendall_tau"] >= 0.5, agreement
+    # measured here: 100% on every count below; the bounds leave room for another CPU's rounding
+    # to shift when the circuits form, without accepting a model that has not learned to agree
+    assert agreement["top1_agreement"] >= 0.9 and agreement["kendall_tau"] >= 0.85, agreement
+    assert agreement["identical_orderings"] >= 0.75, agreement
+    assert min(agreement["single_token_correct_order"], agreement["generate_correct_order"]) >= 0.75, agreement
