@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
     from scipy.stats import kendalltau
 
     from llmrank.data.record import Doc, RankingList
+    from llmrank.io_utils import atomic_write_json
     from llmrank.rankers.base import RankerSettings
     from llmrank.rankers.first import FirstRanker
 
@@ -203,10 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.agree_steps:
         report["trained_to_agree"] = trained_to_agree(args.agree_steps, args.agree_lr)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = Path(args.out).with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(report, indent=2))
-    tmp_out.replace(args.out)
+    atomic_write_json(args.out, report)
     print(json.dumps(report, indent=2))
     print(f"| FIRST latency ({args.device}) | single-token {results['single_token']['median_s']:.3f}s "
           f"(p90 {results['single_token']['p90_s']:.3f}) | generate {results['generate']['median_s']:.3f}s "

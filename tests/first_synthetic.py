@@ -1,7 +1,7 @@
 """A synthetic FIRST task a 2-layer Llama learns on a CPU in a few minutes, shared by
 ``tests/test_first_training.py`` and ``bench/first_latency.py``.
 
-Each window holds ``n`` three-word passages; a passage's grade is how many times it says ``gold``
+Each window holds ``n`` passages of ``n - 1`` words; a passage's grade is how many times it says ``gold``
 (n-1, ..., 1, 0: every grade once, so each window has exactly one correct order and a model that
 learned the task has no ties for its two decoding modes to break differently). The query also says
 ``gold``: relevance is then a query-term match, which attention picks up within a few hundred steps
@@ -58,6 +58,8 @@ def train_first(ranker, lists: list[RankingList], steps: int, batch_size: int = 
     from llmrank.losses import Objective
     from llmrank.rankers.base import TARGET_KEYS
 
+    if steps <= warmup:
+        raise ValueError(f"steps={steps}; must exceed the {warmup} warm-up steps")
     if len(lists) < steps * batch_size:
         raise ValueError(f"{len(lists)} lists for {steps} steps of {batch_size}")
     objective = Objective([{"name": "lm", "weight": 1.0}, {"name": "first_ranknet", "weight": 10.0}])
