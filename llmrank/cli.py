@@ -21,6 +21,8 @@ COMMANDS = [
     "score",
     "push",
     "merge_lora",
+    "fuse",
+    "tune_fusion",
 ]
 
 

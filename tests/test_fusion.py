@@ -84,3 +84,49 @@ def test_tune_linear_weight_picks_the_validation_optimum() -> None:
     assert best == 0.0  # ties go to the first stage's side
     with pytest.raises(ValueError, match="no validation query"):
         tune_linear_weight(reranked, first, {"other": {"r": 1}})
+
+
+def _write_run(path, run) -> str:
+    from llmrank.runs import write_trec_run
+
+    write_trec_run(path, run)
+    return str(path)
+
+
+def test_cli_tune_then_fuse(tmp_path) -> None:
+    """`llmrank tune-fusion` on validation queries, then `llmrank fuse --weight-from` on others."""
+    import json
+
+    from llmrank.cli import main
+    from llmrank.runs import read_trec_run
+
+    val_rr = _write_run(tmp_path / "val_rr.trec", {"v1": [("r", 3.0), ("n", 1.0)], "v2": [("r", 2.0), ("n", 1.0)]})
+    val_fs = _write_run(tmp_path / "val_fs.trec", {"v1": [("n", 10.0), ("r", 9.0)], "v2": [("n", 10.0), ("r", 1.0)]})
+    (tmp_path / "val.qrels").write_text("v1 0 r 1\nv2 0 r 1\n")
+    tuned = tmp_path / "weight.json"
+    assert main(["tune-fusion", "--run", val_rr, "--first-stage", val_fs, "--qrels", str(tmp_path / "val.qrels"),
+                 "--measure", "nDCG@1", "--out", str(tuned)]) == 0
+    obj = json.loads(tuned.read_text())
+    # the reranker is right on both validation queries: the smallest weight that follows it wins
+    assert obj["measure"] == "nDCG@1" and 0.5 <= obj["weight"] <= 1.0
+    assert len(obj["curve"]) == 21
+    rr = _write_run(tmp_path / "rr.trec", RERANKED)
+    fs = _write_run(tmp_path / "fs.trec", FIRST)
+    out = tmp_path / "fused.trec"
+    assert main(["fuse", "--run", rr, "--first-stage", fs, "--method", "linear", "--weight-from", str(tuned),
+                 "--out", str(out)]) == 0
+    expected = linear_fusion(read_trec_run(rr), read_trec_run(fs), obj["weight"])
+    assert [d for d, _ in read_trec_run(out)["q1"]] == [d for d, _ in expected["q1"]]
+    assert main(["fuse", "--run", rr, "--first-stage", fs, "--method", "rrf", "--out", str(out)]) == 0
+    assert [d for d, _ in read_trec_run(out)["q1"]] == ["a", "b", "c", "d"]
+
+
+def test_cli_linear_without_weight_is_a_one_line_error(tmp_path, capsys) -> None:
+    from llmrank.cli import main
+
+    rr = _write_run(tmp_path / "rr.trec", RERANKED)
+    fs = _write_run(tmp_path / "fs.trec", FIRST)
+    assert main(["fuse", "--run", rr, "--first-stage", fs, "--method", "linear", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tune-fusion" in err[0]
+    assert not (tmp_path / "o").exists()
