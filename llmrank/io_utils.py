@@ -66,6 +66,11 @@ _OTHER_BOMS = (
     (b"\xff\xfe", "UTF-16"),
     (b"\xfe\xff", "UTF-16"),
 )
+#: compressed files people pass by mistake (MS MARCO and BEIR ship .gz and .zip)
+_ARCHIVES = (
+    (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip FILE)"),
+    (b"PK\x03\x04", "a zip archive", "unzip it and give the file inside"),
+)
 _RESAVE = "re-save it as UTF-8 (e.g. `iconv -t UTF-8`, or 'UTF-8' in your editor's Save As)"
 
 
@@ -84,6 +89,9 @@ def _sniff_encoding(path: Path, head: bytes) -> int:
     for bom, name in _OTHER_BOMS:
         if head.startswith(bom):
             raise FormatError(f"{path}: not UTF-8 text (it starts with a {name} byte-order mark); {_RESAVE}")
+    for magic, kind, fix in _ARCHIVES:
+        if head.startswith(magic):
+            raise FormatError(f"{path}: not UTF-8 text ({kind}); {fix}")
     if b"\x00" in head:
         # UTF-8 text never contains NUL; UTF-16 without a BOM and binary files (gzip, parquet,
         # safetensors, ...) almost always do within their first bytes.
