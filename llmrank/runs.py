@@ -358,14 +358,14 @@ def read_corpus(path: str | os.PathLike, needed: set[str] | None = None) -> dict
     """Documents of a corpus by docid (only ``needed`` ones if given); a docid twice is an error."""
     file = corpus_file(path)
     docs: dict[str, Doc] = {}
-    lines_of: dict[str, int] = {}
     for lineno, doc in _corpus_docs(file):
         if needed is not None and doc.docid not in needed:
             continue
         if doc.docid in docs:
-            raise FormatError(f"{file}:{lineno}: document {doc.docid!r} appears twice (first on line {lines_of[doc.docid]})")
+            # find the first occurrence only on this error path: no line table for millions of docs
+            first = next(n for n, d in _corpus_docs(file) if d.docid == doc.docid)
+            raise FormatError(f"{file}:{lineno}: document {doc.docid!r} appears twice (first on line {first})")
         docs[doc.docid] = doc
-        lines_of[doc.docid] = lineno
     return docs
 
 
