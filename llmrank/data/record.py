@@ -12,18 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmrank.document import Doc
 
-@dataclass
-class Doc:
-    """A candidate document. ``title`` is kept apart so each family can join it its own way."""
-
-    docid: str
-    text: str
-    title: str | None = None
-
-    def full_text(self, sep: str = " ") -> str:
-        """Title and text joined the BEIR way (``title + sep + text``) when a title exists."""
-        return f"{self.title}{sep}{self.text}" if self.title else self.text
+__all__ = ["Doc", "RankingList"]
 
 
 @dataclass
