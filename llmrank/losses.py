@@ -1000,6 +1000,8 @@ class ObjectiveTerm:
                 f"unknown loss {self.name!r}{_closest(self.name, sorted(LOSSES))}; known: {', '.join(sorted(LOSSES))}"
             )
         if self.scope is not None:
+            if LOSSES[self.name].fn is None:
+                raise ValueError(f"loss {self.name!r} is not computed over documents: it takes no scope")
             scope = [self.scope] if isinstance(self.scope, str) else self.scope
             if not isinstance(scope, Sequence) or not scope:
                 raise ValueError(f"loss {self.name!r}: scope must be a non-empty list of stages {list(STAGES)}")
@@ -1075,8 +1077,12 @@ class Objective:
             mask = output.mask
         total: Tensor | None = None
         logs: dict[str, float] = {}
+        unscoped = mask
+
         for term in self.terms:
             spec = LOSSES[term.name]
+            # a scoped term sees only the documents of its sample stages
+            mask = unscoped if term.scope is None else _scope_mask(term, unscoped, targets)
             if spec.fn is None:  # "lm"
                 if output.lm_loss is None:
                     raise ValueError(f"loss 'lm' needs {_TARGET_SOURCES['lm_loss']}, but output.lm_loss is None")
@@ -1094,8 +1100,7 @@ class Objective:
                     beta = params.pop("beta", 0.05)
                     if output.logprobs is not None and output.ref_logprobs is not None:
                         scores = lipo_scores(output.logprobs, output.ref_logprobs, beta=beta)
-                term_mask = mask if term.scope is None else _scope_mask(term, mask, targets)
-                value = spec.fn(scores, target, mask=term_mask, **spec.fixed, **params)
+                value = spec.fn(scores, target, mask=mask, **spec.fixed, **params)
             key = term.name
             i = 2
             while key in logs:

@@ -128,6 +128,8 @@ def test_unknown_stage_is_a_recipe_error_naming_the_key(tmp_path: Path) -> None:
         Objective([{"name": "softsort", "scope": ["impresion", "candidate"]}])
     with pytest.raises(ValueError, match="scope must be a non-empty list"):
         Objective([{"name": "softsort", "scope": []}])
+    with pytest.raises(ValueError, match="loss 'lm' is not computed over documents"):
+        Objective([{"name": "lm", "scope": ["impression"]}])
     recipe = _recipe(tmp_path, "unused", tmp_path, tmp_path / "out", [{"name": "rankmax", "scope": ["impressions"]}])
     with pytest.raises(RecipeError, match="objective: loss 'rankmax': unknown stage 'impressions'"):
         build_objective(load_recipe(recipe))
