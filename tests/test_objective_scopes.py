@@ -282,3 +282,15 @@ def test_cli_unknown_stage_fails_in_one_line(tmp_path: Path, bert: str) -> None:
     assert "unknown stage 'candidat' in scope (did you mean 'candidate'?)" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr[-1500:]
     assert not out.exists()
+
+
+def test_scoped_objective_on_untagged_data_fails_before_training(tmp_path: Path, bert: str) -> None:
+    task = make_synthetic_task(num_queries=4, docs_per_query=12, seed=1)
+    write_lists_jsonl(task.train, tmp_path / "train.jsonl")
+    out = tmp_path / "never"
+    recipe = load_recipe(_recipe(tmp_path, bert, tmp_path, out, [{"name": "softmax", "scope": ["impression"]}]))
+    with pytest.raises(
+        RecipeError, match=r"scoped to stages \['impression'\] but some training documents have no `stage`"
+    ):
+        run_training(recipe)
+    assert not out.exists()
