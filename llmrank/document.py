@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 #: Cascade sample stages a document can be tagged with (RankTower's full-stage sampling, Yan & Li,
 #: arXiv 2407.12385, Sec. 4.1): ``impression`` = the top of the downstream ranker's ordering,
 #: ``candidate`` = the rest of the first-stage top-k, ``random`` = documents drawn from the corpus.
