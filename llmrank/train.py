@@ -38,9 +38,32 @@ def build_objective(recipe: Recipe) -> Any:
 
         terms = distillation_terms(terms, recipe.distill)
     try:
-        return Objective(terms)
+        objective = Objective(terms)
     except ValueError as exc:
         raise RecipeError(f"objective: {exc}") from None
+    _check_logprobs(objective, recipe)
+    return objective
+
+
+def _check_logprobs(objective: Any, recipe: Recipe) -> None:
+    """LiPO-λ scores with policy and reference log-probabilities; a family without them would
+    silently train LambdaRank on raw scores, so refuse at build time."""
+    if not getattr(objective, "needs_logprobs", False):
+        return
+    from llmrank.losses import LOGPROB_LOSSES, NEEDS_REFERENCE
+    from llmrank.rankers import family_class
+
+    try:
+        cls = family_class(recipe.model.family)
+    except ValueError as exc:
+        raise RecipeError(f"model.family: {exc}") from None
+    provides = getattr(cls, "provides_logprobs", None)
+    if not (callable(provides) and provides(recipe.model)):
+        name = next(t.name for t in objective.terms if t.name in LOGPROB_LOSSES)
+        where = f"family {recipe.model.family!r}"
+        if recipe.model.family == "seq2seq":
+            where += f" in mode {recipe.model.options.get('mode', 'rankt5')!r}"
+        raise RecipeError(f"objective: {where}: " + NEEDS_REFERENCE.format(name=name))
 
 
 def load_lists(recipe: Recipe) -> tuple[list, list]:
@@ -77,6 +100,30 @@ def _check_targets(objective: Any, recipe: Recipe, train: list) -> None:
         )
 
 
+def training_dataset(recipe: Recipe, train_lists: list) -> Any:
+    """Sampled groups for pointwise families; whole windows in their given order for listwise
+    families (FIRST), whose prompt and LM target are the window itself."""
+    from llmrank.data.sampling import GroupDataset, WindowDataset
+    from llmrank.rankers import family_class
+
+    cls = family_class(recipe.model.family)
+    if getattr(cls, "listwise_windows", False):
+        logger.info(
+            "family %r trains on whole windows in their given order: data.group_size and "
+            "data.positives_per_group are not used", recipe.model.family,
+        )  # fmt: skip
+        return WindowDataset(
+            train_lists, label_source=recipe.data.label_source, max_size=getattr(cls, "max_window", None)
+        )
+    return GroupDataset(
+        train_lists,
+        group_size=recipe.data.group_size,
+        positives_per_group=recipe.data.positives_per_group,
+        seed=recipe.data.seed,
+        label_source=recipe.data.label_source,
+    )
+
+
 def _card_rows(recipe: Recipe, metrics: dict[str, float]) -> list[dict[str, Any]]:
     """Validation metrics in the evaluation-table shape the model card reads."""
     name = Path(str((recipe.data.eval or {}).get("path", "validation"))).stem or "validation"
@@ -87,11 +134,9 @@ def _card_rows(recipe: Recipe, metrics: dict[str, float]) -> list[dict[str, Any]
 def run_training(recipe: Recipe) -> TrainResult:
     """Build the ranker, data and objective from ``recipe`` and train; returns final metrics."""
     from transformers import set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
-    from llmrank.data.sampling import GroupDataset
     from llmrank.rankers import family_class
-    from llmrank.trainer import RankingTrainer
+    from llmrank.trainer import RankingTrainer, clean_stale_saves, latest_complete_checkpoint
 
     args = recipe.training
     set_seed(args.seed)
@@ -102,24 +147,20 @@ def run_training(recipe: Recipe) -> TrainResult:
 
         train_lists = attach_teacher_scores(train_lists, recipe.distill)
     _check_targets(objective, recipe, train_lists)
-    dataset = GroupDataset(
-        train_lists,
-        group_size=recipe.data.group_size,
-        positives_per_group=recipe.data.positives_per_group,
-        seed=recipe.data.seed,
-        label_source=recipe.data.label_source,
-    )
+    dataset = training_dataset(recipe, train_lists)
     ranker = family_class(recipe.model.family).build(recipe.model)
-    if "ref_logprobs" in getattr(objective, "needs", set()) or any(
-        t["name"] == "lipo_lambda" for t in recipe.objective
-    ):
+    if getattr(objective, "needs_logprobs", False):
         ranker.compute_reference = True
     if hasattr(ranker, "pretokenize"):
         ranker.pretokenize(train_lists + eval_lists)
 
     resume = args.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() in ("auto", "true", "latest"):
-        resume = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    if resume is True or (isinstance(resume, str) and resume.lower() in ("auto", "true", "latest")):
+        resume = None
+        if Path(args.output_dir).is_dir():
+            if args.process_index == 0:
+                clean_stale_saves(args.output_dir)
+            resume = latest_complete_checkpoint(args.output_dir)
         logger.info("resuming from %s", resume or "scratch (no checkpoint found)")
 
     trainer = RankingTrainer(
