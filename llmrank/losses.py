@@ -1034,6 +1034,12 @@ class ObjectiveTerm:
                     f"loss {self.name!r} has no parameter {key!r}{hint}; "
                     f"valid: {', '.join(sorted(allowed)) or '(none)'}"
                 )
+        reduction = self.params.get("reduction")
+        if reduction is not None:
+            # an objective needs a scalar: "none" would fail at the first batch, after the output exists
+            valid = ("mean", "sum", "pairs") if LOSSES[self.name].fn is first_ranknet_loss else ("mean", "sum")
+            if reduction not in valid:
+                raise ValueError(f"loss {self.name!r}: reduction must be one of {', '.join(valid)}, got {reduction!r}")
         self.weight = float(self.weight)
 
 

@@ -63,6 +63,18 @@ BAD_RECIPES: list[dict[str, Any]] = [
         "expect_in_stderr": "has no parameter 'temprature'",
     },
     {
+        "name": "objective reduction that is not a scalar",
+        "files": {"recipe.yaml": _recipe(objective="[{name: first_ranknet, reduction: none}]")},
+        "argv": ARGV,
+        "expect_in_stderr": "reduction must be one of mean, sum, pairs",
+    },
+    {
+        "name": "pairs reduction on a loss other than first_ranknet",
+        "files": {"recipe.yaml": _recipe(objective="[{name: softmax, reduction: pairs}]")},
+        "argv": ARGV,
+        "expect_in_stderr": "'softmax': reduction must be one of mean, sum",
+    },
+    {
         "name": "lipo_lambda on a score-only family (cross-encoder)",
         "files": {"recipe.yaml": _recipe(objective="[{name: lipo_lambda}]")},
         "argv": ARGV,
