@@ -162,6 +162,17 @@ def run_training(recipe: Recipe) -> TrainResult:
                 clean_stale_saves(args.output_dir)
             resume = latest_complete_checkpoint(args.output_dir)
         logger.info("resuming from %s", resume or "scratch (no checkpoint found)")
+    elif isinstance(resume, str) and resume:
+        from llmrank.trainer import checkpoint_problem
+
+        if not Path(resume).is_dir():
+            raise RecipeError(f"training.resume_from_checkpoint: {resume} is not a checkpoint folder")
+        problem = checkpoint_problem(resume)
+        if problem:
+            raise RecipeError(
+                f"training.resume_from_checkpoint: {resume} is incomplete ({problem}; its save was interrupted); "
+                "give an earlier checkpoint or `auto` for the newest complete one"
+            )
 
     trainer = RankingTrainer(
         model=ranker,

@@ -140,6 +140,18 @@ def test_resume_skips_incomplete_checkpoint_and_cleans_stale_temp(tmp_path, bert
     _assert_same(_weights(full), _weights(resumed), atol=0.0)
 
 
+def test_explicit_resume_from_an_incomplete_checkpoint_is_a_clear_error(tmp_path, bert_path, task_files):
+    from llmrank.config import RecipeError
+
+    out = tmp_path / "run"
+    broken = out / "checkpoint-4"
+    (broken / "backbone").mkdir(parents=True)  # killed before trainer_state.json
+    recipe = load_recipe(_recipe(tmp_path, bert_path, task_files, out), {"resume_from_checkpoint": str(broken)})
+    with pytest.raises(RecipeError, match=r"checkpoint-4 is incomplete \(no trainer_state.json"):
+        run_training(recipe)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-4"]
+
+
 def test_checkpoint_completeness_rules(tmp_path):
     from llmrank.trainer import checkpoint_problem, latest_complete_checkpoint
 
