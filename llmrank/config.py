@@ -271,7 +271,10 @@ def load_recipe(path: str | Path | None = None, overrides: dict[str, Any] | None
         except UnicodeDecodeError:
             raise RecipeError(f"{p}: not UTF-8 text; re-save the recipe as UTF-8") from None
         except yaml.YAMLError as exc:
-            raise RecipeError(f"{p}: not valid YAML: {' '.join(str(exc).split())}") from None
+            mark = getattr(exc, "problem_mark", None)
+            at = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(p)
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise RecipeError(f"{at}: not valid YAML: {' '.join(str(problem).split())}") from None
         if not isinstance(raw, dict):
             raise RecipeError(f"{p}: a recipe is a mapping with sections {', '.join(SECTIONS)}")
     for key in raw:

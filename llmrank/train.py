@@ -220,6 +220,9 @@ def _warn_uneven_last_batch(num_lists: int, args: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # `datasets` announces optional backends at INFO on import ("JAX version ... available"): noise
+    # that would turn a recipe error into several lines
+    logging.getLogger("datasets").setLevel(logging.WARNING)
     try:
         recipe = recipe_from_argv(argv)
         if recipe.distill is not None and recipe.distill.generations > 1:
