@@ -124,10 +124,22 @@ def training_dataset(recipe: Recipe, train_lists: list) -> Any:
     )
 
 
+def _card_metric_name(key: str) -> str:
+    """``eval_mrr@10_rel1`` -> ``MRR@10``, ``eval_mrr@10_rel2`` -> ``MRR(rel=2)@10`` (ir-measures style)."""
+    import re
+
+    name = key.removeprefix("eval_").replace("ndcg", "nDCG")
+    match = re.fullmatch(r"mrr@(\d+)_rel([\d.]+)", name)
+    if match:
+        k, rel = match.groups()
+        return f"MRR@{k}" if float(rel) == 1 else f"MRR(rel={rel})@{k}"
+    return name.replace("mrr", "MRR")
+
+
 def _card_rows(recipe: Recipe, metrics: dict[str, float]) -> list[dict[str, Any]]:
     """Validation metrics in the evaluation-table shape the model card reads."""
     name = Path(str((recipe.data.eval or {}).get("path", "validation"))).stem or "validation"
-    clean = {k.removeprefix("eval_").replace("ndcg", "nDCG").replace("mrr", "MRR"): v for k, v in metrics.items()}
+    clean = {_card_metric_name(k): v for k, v in metrics.items()}
     return [{"dataset": f"{name} (validation)", "first_stage": "validation lists", "metrics": clean}]
 
 

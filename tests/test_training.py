@@ -184,6 +184,8 @@ def test_validation_mrr_threshold_is_a_setting_named_in_the_key(tmp_path, bert_p
     recipe = load_recipe(_recipe(tmp_path, bert_path, task_files, out, max_steps=1), {"data.mrr_min_relevance": 2})
     result = run_training(recipe)
     assert "eval_mrr@10_rel2" in result.metrics and not any(k.endswith("_rel1") for k in result.metrics)
+    card_rows = json.loads((out / "eval_results.json").read_text())
+    assert "MRR(rel=2)@10" in card_rows[0]["metrics"]
     lists = load_source({"format": "jsonl", "path": str(task_files / "test.jsonl")})[:8]
     ranker = load_ranker(out)
     scores = ranker.score_lists(lists)
