@@ -413,6 +413,8 @@ _DATA_RANGES: dict[str, tuple[float, bool]] = {
 def _check_ranges(where: str, values: dict[str, Any], ranges: dict[str, tuple[float, bool]], section: str) -> None:
     for key, (low, strict) in ranges.items():
         value = values.get(key)
+        if key == "num_train_epochs" and (values.get("max_steps") or -1) > 0:
+            continue  # max_steps decides the length; epochs are not used
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         if value != value or (value <= low if strict else value < low):

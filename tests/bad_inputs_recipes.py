@@ -103,6 +103,12 @@ BAD_RECIPES: list[dict[str, Any]] = [
         "expect_in_stderr": "training.per_device_train_batch_size = 0 is invalid",
     },
     {
+        "name": "zero epochs without max_steps",
+        "files": {"recipe.yaml": _recipe(training=", num_train_epochs: 0")},
+        "argv": ARGV,
+        "expect_in_stderr": "training.num_train_epochs = 0.0 is invalid",
+    },
+    {
         "name": "warmup ratio above 1",
         "files": {"recipe.yaml": _recipe(training=", warmup_ratio: 2")},
         "argv": ARGV,
