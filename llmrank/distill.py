@@ -410,6 +410,9 @@ def _metric(metrics: dict[str, float], name: str, k: int) -> float | None:
     for key in (f"eval_{name}@{k}", f"{name}@{k}"):
         if key in metrics:
             return float(metrics[key])
+    for key, value in metrics.items():  # MRR carries its relevance threshold: eval_mrr@10_rel1
+        if key.removeprefix("eval_").startswith(f"{name}@{k}_rel"):
+            return float(value)
     return None
 
 

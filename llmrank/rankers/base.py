@@ -203,6 +203,14 @@ class Ranker(nn.Module):
         return list(self.default_lora_targets)
 
     @property
+    def _no_split_modules(self) -> list[str] | None:
+        """The backbone's layer classes that must stay whole (``LlamaDecoderLayer``...): Accelerate's
+        FSDP ``TRANSFORMER_BASED_WRAP`` without a layer class reads this attribute of the model it
+        wraps, i.e. of the ranker; without it the whole ranker would be one FSDP unit."""
+        modules = getattr(self.backbone, "_no_split_modules", None)  # a PeftModel forwards it
+        return list(modules) if modules else None
+
+    @property
     def is_peft(self) -> bool:
         from peft import PeftModel
 

@@ -288,6 +288,14 @@ class FirstRanker(Ranker):
 
     # a list without a teacher ``order`` is ranked by its graded labels (stable) for the LM target
     derives_teacher_order = True
+    # a training example is the whole window in its given order, never a sampled group
+    listwise_windows = True
+    max_window = MAX_WINDOW
+
+    @classmethod
+    def provides_logprobs(cls, settings: RankerSettings) -> bool:
+        """First-identifier log-probabilities (policy) and the reference's, for LiPO-λ."""
+        return True
 
     def __init__(self, backbone: nn.Module, tokenizer: Any, settings: RankerSettings) -> None:
         super().__init__(backbone, tokenizer, settings)
