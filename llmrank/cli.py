@@ -21,6 +21,7 @@ COMMANDS = [
     "score",
     "push",
     "merge_lora",
+    "export",
 ]
 
 
