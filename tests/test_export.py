@@ -112,6 +112,12 @@ def test_bert_cross_encoder_to_sentence_transformers_and_transformers(bert_poole
     close(model.predict(pairs()), expected)
     # transformers: the plain pair encoding and the stock head give the same numbers
     close(seq_cls_scores(out, [q for q, _ in pairs()], [d for _, d in pairs()]), expected)
+    # a document longer than max_length (256): CrossEncoder's truncation (max_length saved with the
+    # model, longest-first) cuts the document like llmrank does for a query within query_max_length
+    long_doc = " ".join(["the protein of the virus binds the cell in the north of the country"] * 40)
+    long_list = [RankingList("q", "what does the virus protein bind?", [Doc("long", long_doc)], [1.0])]
+    assert len(model.tokenizer(long_doc)["input_ids"]) > 256
+    close(model.predict([(long_list[0].query, long_doc)]), load_ranker(bert_pooler_ckpt).score_lists(long_list)[0])
     # the card says how to load it, with a library the Hub knows
     card = (out / "README.md").read_text()
     assert "library_name: sentence-transformers" in card and "pipeline_tag: text-ranking" in card
