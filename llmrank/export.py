@@ -44,6 +44,7 @@ and renamed into place; an existing non-empty ``out`` is refused unless ``overwr
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import json
@@ -51,7 +52,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,18 @@ def _base_model(model: nn.Module) -> nn.Module:
 
 def _dtype(model: nn.Module) -> torch.dtype:
     return next(model.parameters()).dtype
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 # ----------------------------------------------------------------------------- cross-encoders
@@ -228,6 +241,7 @@ def build_sequence_classifier(ranker: Any, *, drop_score_bias: bool = False) -> 
             target.weight.copy_(source.weight.to(target.weight.dtype))
             if target.bias is not None:
                 target.bias.copy_(source.bias.to(target.bias.dtype))
+    model.to(ranker.device)
     pad = config.pad_token_id if ranker.is_decoder else None
     _check_scores(ranker, model, pad, type(model).__name__, _dropped_bias(ranker, copies))
     return model, tokenizer
@@ -291,9 +305,10 @@ def export_cross_encoder_adapter(ranker: Any, out: Path, *, drop_score_bias: boo
     source_cfg = ranker.backbone.peft_config[ranker.backbone.active_adapter]
     config, tokenizer = _sequence_classification_config(ranker)
     base_path = ranker.settings.model_name_or_path
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base_path, config=config, dtype=_dtype(ranker.backbone), trust_remote_code=ranker.settings.trust_remote_code
-    )
+    with _quiet_transformers():  # its "classifier newly initialized" report: we set the head next
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base_path, config=config, dtype=_dtype(ranker.backbone), trust_remote_code=ranker.settings.trust_remote_code
+        )
     head_name, copies = _head_copies(model, ranker, drop_score_bias)
     if any(src is not ranker.score_head for _, src in copies):
         raise ExportError("--adapter supports BERT-like and decoder heads; export merged weights for this backbone")
@@ -315,7 +330,7 @@ def export_cross_encoder_adapter(ranker: Any, out: Path, *, drop_score_bias: boo
         target_modules=target_modules,
         modules_to_save=[head_name],
     )
-    wrapped = get_peft_model(model, peft_cfg)
+    wrapped = get_peft_model(model, peft_cfg).to(ranker.device)
     state = get_peft_model_state_dict(ranker.backbone)
     renamed = {k.replace("base_model.model.", f"base_model.model.{prefix}.", 1): v for k, v in state.items()}
     full = get_peft_model_state_dict(wrapped)  # LoRA (fresh) + the head copy in modules_to_save (ours)
