@@ -362,3 +362,58 @@ def test_lora_ranker_settings_unchanged_by_adapter_export(tmp_path: Path, tiny_b
     assert not ranker.is_peft and ranker.settings.lora is None  # merged for the full-weights export
     lst = [RankingList("q", "gold", [Doc("1", "gold passage"), Doc("2", "other")], [1.0, 0.0])]
     assert len(ranker.score_lists(lst)[0]) == 2
+
+
+# ----------------------------------------------------------------------------- the model card
+def _perturbed(family: str, base: str, **kw: object):
+    ranker = family_class(family).build(RankerSettings(family=family, model_name_or_path=base, **kw))
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in ranker.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn(p.shape, generator=g) * 0.1)
+    if getattr(ranker, "is_decoder", False):
+        with torch.no_grad():
+            ranker.score_head.bias.zero_()  # the stock decoder head has no bias
+    return ranker.eval()
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["bert-st", "bert-adapter", "llama-adapter", "llama-ce", "monot5", "rankt5"],
+)
+def test_card_usage_snippets_run_and_give_llmrank_scores(case: str, tmp_path: Path, tiny_bert: str, tiny_llama: str,
+                                                         tiny_t5: str) -> None:  # fmt: skip
+    """Each Python block of the card's Usage section, run as written, scores like llmrank."""
+    import re
+
+    if case == "bert-st":
+        ranker, fmt, adapter = _perturbed("cross-encoder", tiny_bert, options={"pooling": "pooler"}), "sentence-transformers", False
+    elif case == "bert-adapter":
+        ranker = _perturbed("cross-encoder", tiny_bert, options={"pooling": "pooler"}, lora=LoraSettings(r=4, alpha=8, dropout=0.0))
+        fmt, adapter = "transformers", True
+    elif case == "llama-adapter":
+        ranker, fmt, adapter = _perturbed("cross-encoder", tiny_llama, lora=LoraSettings(r=4, alpha=8, dropout=0.0)), "transformers", True
+    elif case == "llama-ce":
+        ranker, fmt, adapter = _perturbed("cross-encoder", tiny_llama), "vllm", False
+    else:
+        ranker, fmt, adapter = _perturbed("seq2seq", tiny_t5, options={"mode": case}), "transformers", False
+    out = export_ranker(ranker, tmp_path / "out", fmt, adapter=adapter)
+    card = (out / "README.md").read_text()
+    usage = card[card.index("## Usage") : card.index("## Evaluation")]
+    blocks = re.findall(r"```python\n(.*?)```", usage, re.S)
+    scored = 0
+    for block in blocks:
+        namespace: dict = {}
+        exec(compile(block, f"README.md:{case}", "exec"), namespace)  # noqa: S102 - our own generated card
+        if "scores" not in namespace:
+            continue
+        if "docs" in namespace:
+            query, docs = namespace["query"], namespace["docs"]
+        else:  # the sentence-transformers block scores literal pairs
+            query = "how are T5 rerankers trained?"
+            docs = ["RankT5 fine-tunes T5 with listwise ranking losses.", "The Nile is the longest river in Africa."]
+        lst = RankingList("q", query, [Doc(str(i), d) for i, d in enumerate(docs)], [0.0] * len(docs))
+        close(list(namespace["scores"]), ranker.score_lists([lst])[0])
+        scored += 1
+    assert scored == (2 if fmt == "sentence-transformers" else 1)
