@@ -30,8 +30,11 @@ state (``cls`` / ``last`` / ``mean`` / ``pooler``); a stock head only reproduces
   without bias: llmrank's ``last`` pooling (RankLLaMA), exact when the score head's bias is 0;
   a non-zero bias is refused unless ``drop_score_bias`` (every score then shifts by ``-bias``;
   orderings are unchanged).
-* ``cls`` and ``mean`` pooling transform nothing before the head, which no stock encoder head
-  does (BERT's applies the tanh pooler): refused with the option to change.
+* DeBERTa(-v2/v3) = ``classifier(act(dense(h_CLS)))`` (``ContextPooler``): llmrank's ``cls``
+  pooling, with ``pooler_hidden_act: linear`` and ``dense`` = identity.
+* Other ``cls`` and all ``mean`` pooling: no stock head feeds the raw ``[CLS]`` state (BERT's
+  applies the tanh pooler, RoBERTa/ELECTRA a dense layer and activation) or the mean to a
+  linear layer: refused with the option to change.
 
 Every cross-encoder export is checked before it is written: the exported model scores a few
 probe pairs from llmrank's own input ids and must match llmrank's scores (float32: 1e-5
@@ -171,6 +174,16 @@ def _head_copies(model: nn.Module, ranker: Any, drop_score_bias: bool) -> tuple[
         if isinstance(dense, nn.Linear) and isinstance(out_proj, nn.Linear) and isinstance(pooler_dense, nn.Linear):
             # RoBERTa / XLM-R: out_proj(tanh(dense(h_CLS))) -- the same function with the pooler's weights
             return "classifier", [(dense, pooler_dense), (out_proj, head)]
+    pooler_dense = getattr(getattr(model, "pooler", None), "dense", None)
+    if pooling == "cls" and isinstance(classifier, nn.Linear) and isinstance(pooler_dense, nn.Linear) and (
+        getattr(model.config, "pooler_hidden_act", None) == "linear"
+    ):
+        # DeBERTa: classifier(act(dense(h_CLS))) with act = identity and dense = I is the raw [CLS] state
+        identity = nn.Linear(pooler_dense.in_features, pooler_dense.out_features)
+        with torch.no_grad():
+            identity.weight.copy_(torch.eye(pooler_dense.out_features, pooler_dense.in_features))
+            identity.bias.zero_()
+        return "classifier", [(pooler_dense, identity), (classifier, head)]
     if pooling in ("cls", "mean", "pooler"):
         raise ExportError(
             f"pooling {pooling!r} has no stock {arch} equivalent ({arch}'s head transforms the "
@@ -183,6 +196,10 @@ def _head_copies(model: nn.Module, ranker: Any, drop_score_bias: bool) -> tuple[
 def _sequence_classification_config(ranker: Any) -> tuple[Any, Any]:
     """(config with one label, tokenizer copy) for the stock sequence-classification class."""
     config = copy.deepcopy(_base_model(ranker.backbone).config)
+    if ranker.pooling == "cls" and hasattr(config, "pooler_hidden_act"):
+        # DeBERTa's ContextPooler is act(dense(h_CLS)): a linear act + identity dense give raw [CLS]
+        config.pooler_hidden_act = "linear"
+        config.pooler_hidden_size = config.hidden_size
     config.num_labels = 1
     config.id2label, config.label2id = {0: "LABEL_0"}, {"LABEL_0": 0}
     tokenizer = copy.deepcopy(ranker.tokenizer)

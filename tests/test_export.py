@@ -169,6 +169,31 @@ def test_roberta_pooler_maps_onto_classification_head(tmp_path: Path, tiny_bert:
     close(seq_cls_scores(out, [q for q, _ in pairs()], [d for _, d in pairs()]), expected)
 
 
+def test_deberta_cls_pooling_maps_onto_context_pooler(tmp_path: Path, tiny_bert: str) -> None:
+    """DeBERTa's head is classifier(act(dense(h_CLS))): llmrank's cls pooling with a linear act and dense = I."""
+    from sentence_transformers import CrossEncoder
+    from transformers import AutoTokenizer, DebertaV2Config, DebertaV2Model
+
+    base = tmp_path / "deberta"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    torch.manual_seed(0)
+    config = DebertaV2Config(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=64, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    DebertaV2Model(config).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    ranker = family_class("cross-encoder").build(RankerSettings(family="cross-encoder", model_name_or_path=str(base)))
+    assert ranker.pooling == "cls"
+    with torch.no_grad():
+        ranker.score_head.weight.normal_()
+        ranker.score_head.bias.fill_(-0.2)
+    expected = [s for row in ranker.score_lists(make_lists()) for s in row]
+    out = export_ranker(ranker, tmp_path / "out", "sentence-transformers")
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["architectures"] == ["DebertaV2ForSequenceClassification"] and saved["pooler_hidden_act"] == "linear"
+    close(CrossEncoder(str(out)).predict(pairs()), expected)
+    close(seq_cls_scores(out, [q for q, _ in pairs()], [d for _, d in pairs()]), expected)
+
+
 @pytest.fixture(scope="module")
 def llama_ce_lora_ckpt(tmp_path_factory, tiny_llama: str) -> Path:
     return train(tmp_path_factory.mktemp("dec"), "llama-ce", "cross-encoder", tiny_llama, lora=True)
