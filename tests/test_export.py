@@ -267,9 +267,12 @@ def test_lora_adapter_export_loads_with_peft(kind: str, request, tmp_path: Path,
 def test_seq2seq_exports_stock_t5(mode: str, tmp_path: Path, tiny_t5: str) -> None:
     from transformers import AutoTokenizer, T5ForConditionalGeneration
 
-    ckpt = train(tmp_path, mode, "seq2seq", tiny_t5, options={"mode": mode})
+    lora = mode == "rankt5"  # a LoRA checkpoint is merged into the stock T5
+    ckpt = train(tmp_path, mode, "seq2seq", tiny_t5, options={"mode": mode}, lora=lora)
+    assert (ckpt / "adapter").is_dir() == lora
     expected = llmrank_scores(ckpt)
     out = export_checkpoint(ckpt, tmp_path / "out", "transformers")
+    assert not (out / "adapter_config.json").exists()
     assert json.loads((out / "config.json").read_text())["architectures"] == ["T5ForConditionalGeneration"]
     # monoT5 / RankT5 scoring as their authors compute it, on the stock model
     tokenizer = AutoTokenizer.from_pretrained(out)

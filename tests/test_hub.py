@@ -317,6 +317,23 @@ def test_push_lora_as_peft_adapter(hub: FakeHub, tmp_path: Path, tiny_bert: str)
     assert max(abs(a - b) for a, b in zip(got, expected)) <= 1e-5
 
 
+def test_default_push_of_seq2seq_is_a_stock_t5(hub: FakeHub, tmp_path: Path, tiny_t5: str) -> None:
+    from transformers import T5ForConditionalGeneration
+
+    ckpt = tmp_path / "t5"
+    ranker = _randomize(family_class("seq2seq").build(
+        RankerSettings(family="seq2seq", model_name_or_path=tiny_t5, options={"mode": "monot5"})
+    ))  # fmt: skip
+    ranker.save_pretrained(ckpt)
+    push_checkpoint(ckpt, {"repo_id": "me/mono"})
+    remote = hub.files("me/mono")
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "llmrank_export.json"} <= set(remote)
+    assert json.loads(remote["config.json"])["architectures"] == ["T5ForConditionalGeneration"]
+    assert b"library_name: transformers" in remote["README.md"] and b"pipeline_tag: text-ranking" in remote["README.md"]
+    model = T5ForConditionalGeneration.from_pretrained(local_copy(hub, "me/mono", tmp_path / "pulled"))
+    assert torch.equal(model.lm_head.weight, ranker.backbone.lm_head.weight)
+
+
 @pytest.mark.xfail(reason="needs published loading", strict=False)
 def test_load_ranker_from_pushed_standard_layout(hub: FakeHub, tmp_path: Path, tiny_bert: str) -> None:
     ckpt = tmp_path / "ckpt"
