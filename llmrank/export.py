@@ -184,10 +184,10 @@ def _head_copies(model: nn.Module, ranker: Any, drop_score_bias: bool) -> tuple[
             identity.weight.copy_(torch.eye(pooler_dense.out_features, pooler_dense.in_features))
             identity.bias.zero_()
         return "classifier", [(pooler_dense, identity), (classifier, head)]
-    if pooling in ("cls", "mean", "pooler"):
+    if pooling in ("cls", "mean"):
+        what = "transforms the [CLS] state before its classifier" if pooling == "cls" else "reads the first token, not the mean"
         raise ExportError(
-            f"pooling {pooling!r} has no stock {arch} equivalent ({arch}'s head transforms the "
-            f"{'[CLS] state' if pooling != 'mean' else 'first token, not the mean'} before its classifier); "
+            f"pooling {pooling!r} has no stock {arch} equivalent ({arch}'s head {what}); "
             "train with options.pooling: pooler (BERT/RoBERTa-like backbones) to export, or use --format llmrank"
         )
     raise ExportError(f"pooling {pooling!r} on {arch} cannot be exported exactly; use --format llmrank")
