@@ -23,6 +23,7 @@ COMMANDS = [
     "merge_lora",
     "fuse",
     "tune_fusion",
+    "export",
 ]
 
 
