@@ -135,7 +135,7 @@ class CrossEncoderRanker(PointwiseRanker):
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         path = settings.model_name_or_path
-        config = AutoConfig.from_pretrained(path, trust_remote_code=settings.trust_remote_code)
+        config = AutoConfig.from_pretrained(path, **settings.hub_kwargs())
         is_decoder_config(config)  # rejects encoder-decoder models with the fix
         backbone = AutoModel.from_pretrained(path, **from_pretrained_kwargs(settings))
         pooling = settings.options.get("pooling", "auto")
@@ -143,7 +143,7 @@ class CrossEncoderRanker(PointwiseRanker):
         if not keep_pooler and getattr(backbone, "pooler", None) is not None:
             backbone.pooler = None  # unused weights would get no gradient (and break DDP)
         tokenizer = AutoTokenizer.from_pretrained(
-            settings.tokenizer_name_or_path or path, trust_remote_code=settings.trust_remote_code
+            settings.tokenizer_name_or_path or path, **settings.tokenizer_kwargs()
         )
         return backbone, tokenizer
 
@@ -154,9 +154,7 @@ class CrossEncoderRanker(PointwiseRanker):
         if ranker.pooling == "pooler":
             from transformers import AutoConfig
 
-            config = AutoConfig.from_pretrained(
-                settings.model_name_or_path, trust_remote_code=settings.trust_remote_code
-            )
+            config = AutoConfig.from_pretrained(settings.model_name_or_path, **settings.hub_kwargs())
             head = _single_label_classifier(settings.model_name_or_path, config)
             if head is not None:
                 with torch.no_grad():

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmrank.data.record import Doc, RankingList
-from llmrank.rankers.base import Ranker, RankerOutput, RankerSettings, register_family, torch_dtype
+from llmrank.rankers.base import Ranker, RankerOutput, RankerSettings, from_pretrained_kwargs, register_family
 
 logger = logging.getLogger(__name__)
 
@@ -319,13 +319,9 @@ class FirstRanker(Ranker):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(
-            settings.tokenizer_name_or_path or settings.model_name_or_path,
-            trust_remote_code=settings.trust_remote_code,
+            settings.tokenizer_name_or_path or settings.model_name_or_path, **settings.tokenizer_kwargs()
         )
-        kwargs: dict[str, Any] = {"dtype": torch_dtype(settings.dtype), "trust_remote_code": settings.trust_remote_code}
-        if settings.attn_implementation:
-            kwargs["attn_implementation"] = settings.attn_implementation
-        model = AutoModelForCausalLM.from_pretrained(settings.model_name_or_path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(settings.model_name_or_path, **from_pretrained_kwargs(settings))
         return model, tokenizer
 
     # ----------------------------------------------------------------------------- encoding
