@@ -61,6 +61,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "mode": "single_token",  # single_token | generate
     "id_tokenization": "canonical",  # canonical (checked) | concat
     "system_message": SYSTEM_MESSAGE,
+    "template": "first",  # first (FIRST's training wording) | rank_llm (rank_llm's current YAML)
     "reference_model_name_or_path": None,  # full fine-tuning + LiPO: frozen reference (default: base)
 }
 
@@ -78,11 +79,33 @@ def passage_text(doc: Doc, max_words: int = 300) -> str:
     return _BRACKETED_ALPHA.sub(r"(\1)", text)
 
 
-def user_message(query: str, passages: Sequence[str]) -> str:
-    """FIRST's user turn, verbatim (including "a alphabetical", which matches the training data)."""
+#: User-turn wordings: FIRST's training data, and rank_llm's ``rank_zephyr_alpha_template.yaml``
+#: (castorini/rank_llm, what ``castorini/first_mistral`` is served with today: "an alphabetical",
+#: one newline after the prefix, "Answer concisely and directly and only respond").
+TEMPLATES = ("first", "rank_llm")
+
+
+def user_message(query: str, passages: Sequence[str], template: str = "first") -> str:
+    """FIRST's user turn, verbatim (including "a alphabetical", which matches the training data),
+    or with ``template="rank_llm"`` rank_llm's current wording (prefix + bodies + suffix, concatenated)."""
     n = len(passages)
     if not 1 <= n <= MAX_WINDOW:
         raise ValueError(f"a FIRST window holds 1..{MAX_WINDOW} passages, got {n}")
+    if template == "rank_llm":
+        parts = [
+            f"I will provide you with {n} passages, each indicated by an alphabetical identifier []. "
+            f"Rank the passages based on their relevance to the search query: {query}.\n"
+        ]
+        parts += [f"[{IDENTIFIERS[i]}] {p}\n" for i, p in enumerate(passages)]
+        parts.append(
+            f"Search Query: {query}.\nRank the {n} passages above based on their relevance to the search query. "
+            "All the passages should be included and listed using identifiers, in descending order of relevance. "
+            "The output format should be [] > [], e.g., [B] > [A], Answer concisely and directly and only respond "
+            "with the ranking results, do not say any word or explain."
+        )
+        return "".join(parts)
+    if template != "first":
+        raise ValueError(f"FIRST template {template!r} is not one of {', '.join(TEMPLATES)}")
     parts = [
         f"I will provide you with {n} passages, each indicated by a alphabetical identifier []. "
         f"Rank the passages based on their relevance to the search query: {query}.\n\n"
@@ -97,14 +120,16 @@ def user_message(query: str, passages: Sequence[str]) -> str:
     return "".join(parts)
 
 
-def render_prompt(tokenizer: Any, query: str, passages: Sequence[str], system_message: str = SYSTEM_MESSAGE) -> str:
+def render_prompt(
+    tokenizer: Any, query: str, passages: Sequence[str], system_message: str = SYSTEM_MESSAGE, template: str = "first"
+) -> str:
     """Chat-formatted prompt with the generation prompt, ``ftfy``-fixed, *without* the trailing ``"["``.
 
     The system message is a ``system`` turn when the chat template mentions ``system`` (as the
     official code tests), else it is prepended to the user turn as ``sys + "\\n " + user``."""
     import ftfy
 
-    user = user_message(query, passages)
+    user = user_message(query, passages, template)
     template = getattr(tokenizer, "chat_template", None)
     if template is None:
         raise ValueError(
@@ -297,6 +322,8 @@ class FirstRanker(Ranker):
         self.options = {**DEFAULT_OPTIONS, **settings.options}
         if self.options["mode"] not in ("single_token", "generate"):
             raise ValueError(f"options.mode must be 'single_token' or 'generate', got {self.options['mode']!r}")
+        if self.options["template"] not in TEMPLATES:
+            raise ValueError(f"options.template must be one of {', '.join(TEMPLATES)}, got {self.options['template']!r}")
         if not 2 <= int(self.options["window_size"]) <= MAX_WINDOW:
             raise ValueError(f"options.window_size must be in 2..{MAX_WINDOW}")
         self.ids = IdentifierTokens(tokenizer, self.options["id_tokenization"])
@@ -336,7 +363,9 @@ class FirstRanker(Ranker):
         target = self.ids.target_ids(order)
         while True:
             passages = [passage_text(d, words) for d in lst.docs]
-            prompt = render_prompt(self.tokenizer, lst.query, passages, self.options["system_message"])
+            prompt = render_prompt(
+                self.tokenizer, lst.query, passages, self.options["system_message"], self.options["template"]
+            )
             prompt_ids = self.ids.prompt_ids(prompt)
             excess = len(prompt_ids) + len(target) - self.settings.max_length
             if excess <= 0 or words <= 1:

@@ -161,6 +161,12 @@ class SequenceClassificationRanker(PointwiseRanker):
         probe = tokenizer("a", "b")
         segments = "token_type_ids" in probe and any(probe["token_type_ids"]) and not self.is_decoder
         self.template = PairTemplate((), (), (), bool(segments))
+        # a tokenizer may add a pad token the embeddings lack (id == vocab size); padding is masked
+        # out and never scored, so any in-vocabulary id pads as well
+        vocab = _base(backbone).get_input_embeddings().num_embeddings
+        if self.pad_token_id >= vocab:
+            eos = tokenizer.eos_token_id
+            self.pad_token_id = int(eos) if eos is not None and eos < vocab else 0
         limit = getattr(tokenizer, "model_max_length", None)
         self.max_length = min(settings.max_length, limit) if isinstance(limit, int) and limit > 0 else settings.max_length
 
