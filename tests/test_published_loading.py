@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -494,3 +495,92 @@ def test_yes_no_hook_routes_only_when_registered() -> None:
     assert detect_family("castorini/first_mistral", {"architectures": ["MistralForCausalLM"]}).family == "first"
     seq = detect_family("x", {"architectures": ["XLMRobertaForSequenceClassification"]})
     assert seq.family == "seq-cls"
+
+
+# ------------------------------------------------------------------------- broken checkpoints: one line
+def _cli_error(model: str, tmp: Path) -> subprocess.CompletedProcess:
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "run.trec").write_text("q1 Q0 d1 1 3.0 bm25\n")
+    (tmp / "topics.tsv").write_text("q1\tvirus\n")
+    (tmp / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "text": "the virus"}) + "\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "llmrank.cli", "rerank", "--model", model, "--run", str(tmp / "run.trec"),
+           "--topics", str(tmp / "topics.tsv"), "--corpus", str(tmp / "corpus.jsonl"), "--out", str(tmp / "o.trec"),
+           "--no-progress"]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def _llmrank_checkpoint(tiny_bert: str, folder: Path) -> Path:
+    from llmrank.rankers.base import RankerSettings, family_class
+
+    ranker = family_class("cross-encoder").build(
+        RankerSettings(family="cross-encoder", model_name_or_path=tiny_bert, max_length=32)
+    )
+    ranker.save_pretrained(folder)
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 3, "log_history": []}))
+    return folder
+
+
+def _truncate(file: Path, keep: float = 0.5) -> None:
+    data = file.read_bytes()
+    file.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize(
+    "broken",
+    ["backbone/model.safetensors", "llmrank_config.json", "trainer_state.json", "tokenizer/tokenizer_config.json"],
+)
+def test_truncated_checkpoint_files_are_named(broken: str, tiny_bert: str, tmp_path: Path) -> None:
+    ckpt = _llmrank_checkpoint(tiny_bert, tmp_path / "ckpt")
+    _truncate(ckpt / broken)
+    with pytest.raises(ModelLoadError, match=re.escape(str(ckpt / broken))):
+        llmrank.load_ranker(ckpt)
+
+
+def test_corrupt_published_safetensors_is_named(tmp_path: Path) -> None:
+    folder = build_encoder("bert", tmp_path / "bert")
+    _truncate(folder / "model.safetensors", 0.9)
+    with pytest.raises(ModelLoadError, match="model.safetensors.*truncated or corrupt"):
+        llmrank.load_ranker(folder)
+
+
+def test_cli_prints_one_line_for_broken_or_unknown_models(tiny_bert: str, tmp_path: Path) -> None:
+    ckpt = _llmrank_checkpoint(tiny_bert, tmp_path / "ckpt")
+    _truncate(ckpt / "backbone" / "model.safetensors")
+    for model, expected in [
+        (str(ckpt), "model.safetensors"),
+        ("nobody/no-such-reranker", "HF_HUB_OFFLINE"),  # offline: fails at once, no retries
+        (str(tmp_path / "missing"), "does not exist"),
+    ]:
+        res = _cli_error(model, tmp_path / "cli")
+        assert res.returncode != 0
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip() and "it/s]" not in ln]
+        assert len(lines) == 1 and expected in lines[0] and "Traceback" not in res.stderr, res.stderr
+        assert not (tmp_path / "cli" / "o.trec").exists()
+
+
+# ------------------------------------------------------------------------------ training from one
+@pytest.mark.parametrize("lora", [False, True])
+def test_train_step_save_and_reload_seq_cls(lora: bool, tmp_path: Path) -> None:
+    """Starting training from a published cross-encoder: its head gets gradients (with LoRA it is in
+    modules_to_save), and the saved llmrank checkpoint reloads to the same scores."""
+    from llmrank.rankers.base import LoraSettings, RankerSettings, family_class
+
+    folder = build_encoder("xlm-roberta", tmp_path / "xlmr")
+    settings = RankerSettings(family="seq-cls", model_name_or_path=str(folder), lora=LoraSettings(r=4) if lora else None)
+    ranker = family_class("seq-cls").build(settings)
+    ranker.train()
+    batch = ranker.collate(lists_())
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "list_mask", "teacher_scores", "teacher_ranks")}
+    out = ranker(**inputs)
+    loss = -(torch.log_softmax(out.scores.masked_fill(~out.mask, -1e9), -1) * batch["labels"]).sum()
+    loss.backward()
+    head = [p for n, p in ranker.named_parameters() if "out_proj" in n and p.requires_grad]
+    assert head and all(p.grad is not None and p.grad.abs().sum() > 0 for p in head)
+    with torch.no_grad():
+        for p in head:
+            p.add_(0.1)
+    ranker.eval()
+    ranker.save_pretrained(tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / ("adapter" if lora else "backbone")).is_dir()
+    _close(llmrank.load_ranker(tmp_path / "ckpt").score_lists(lists_()), ranker.score_lists(lists_()))
