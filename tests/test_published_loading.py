@@ -584,3 +584,27 @@ def test_train_step_save_and_reload_seq_cls(lora: bool, tmp_path: Path) -> None:
     ranker.save_pretrained(tmp_path / "ckpt")
     assert (tmp_path / "ckpt" / ("adapter" if lora else "backbone")).is_dir()
     _close(llmrank.load_ranker(tmp_path / "ckpt").score_lists(lists_()), ranker.score_lists(lists_()))
+
+
+def test_cls_cross_encoder_neither_creates_saves_nor_reports_a_pooler(tiny_bert: str, tmp_path: Path) -> None:
+    """Issue 14 item 13: an llmrank cross-encoder with cls pooling has no BERT pooler anywhere, and
+    loading it prints no transformers LOAD REPORT (neither from the base model nor the checkpoint)."""
+    from safetensors import safe_open
+
+    code = (
+        "import sys, llmrank\n"
+        "from llmrank.rankers.base import RankerSettings, family_class\n"
+        "r = family_class('cross-encoder').build(RankerSettings(family='cross-encoder', model_name_or_path=sys.argv[1]))\n"
+        "assert r.pooling == 'cls' and r.backbone.pooler is None\n"
+        "r.save_pretrained(sys.argv[2])\n"
+        "again = llmrank.load_ranker(sys.argv[2])\n"
+        "assert again.backbone.pooler is None\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    ckpt = tmp_path / "ckpt"
+    res = subprocess.run([sys.executable, "-c", code, tiny_bert, str(ckpt)], capture_output=True, text=True,
+                         env=env, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "LOAD REPORT" not in res.stderr and "pooler" not in res.stderr, res.stderr
+    with safe_open(str(ckpt / "backbone" / "model.safetensors"), framework="pt") as f:
+        assert not [k for k in f.keys() if k.startswith("pooler")]

@@ -146,3 +146,19 @@ def test_revision_is_passed_to_transformers(tiny_bert: str, tmp_path: Path) -> N
     assert settings.hub_kwargs() == {"trust_remote_code": False, "revision": "abc123"}
     assert RankerSettings(family="x", model_name_or_path="m", tokenizer_name_or_path="other",
                           revision="r").tokenizer_kwargs() == {"trust_remote_code": False}
+
+
+def test_model_kwargs_from_cli_flags() -> None:
+    import argparse
+
+    from llmrank.commands.model_args import add_model_arguments, model_kwargs
+
+    p = argparse.ArgumentParser()
+    add_model_arguments(p)
+    assert model_kwargs(p.parse_args([])) == {"trust_remote_code": False}
+    args = p.parse_args(["--family", "seq-cls", "--template", "model-card", "--revision", "v1", "--trust-remote-code",
+                         "--option", "max_length=196", "--option", "pooling=cls"])  # fmt: skip
+    assert model_kwargs(args) == {"trust_remote_code": True, "family": "seq-cls", "template": "model-card",
+                                  "revision": "v1", "max_length": 196, "options": {"pooling": "cls"}}  # fmt: skip
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        model_kwargs(p.parse_args(["--option", "oops"]))

@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+#: ``--option`` keys that are ranker settings (``RankerSettings`` fields), not family options.
+SETTING_OPTIONS = ("max_length", "query_max_length", "dtype", "attn_implementation")
+
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--family``, ``--template``, ``--option``, ``--revision``, ``--trust-remote-code`` (``--model`` is the command's)."""
@@ -20,7 +23,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--template", help="prompt/input template of the family (FIRST: first | rank_llm; "
                    "RankLLaMA: tevatron | model-card; yes-no: a template name)")
     g.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="family option (repeatable, YAML value), e.g. --option mode=rankt5")
+                   help="family option or ranker setting (repeatable, YAML value), e.g. --option mode=rankt5 "
+                   "--option max_length=196")
     g.add_argument("--revision", help="Hub revision (branch, tag or commit) of the model, pinned for its "
                    "tokenizer and adapter too")
     g.add_argument("--trust-remote-code", action="store_true",
@@ -41,6 +45,9 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         except yaml.YAMLError:
             raise ValueError(f"--option {item!r}: the value is not valid YAML") from None
     kwargs: dict[str, Any] = {"trust_remote_code": bool(getattr(args, "trust_remote_code", False))}
+    for name in SETTING_OPTIONS:  # ranker settings rather than family options
+        if name in options:
+            kwargs[name] = options.pop(name)
     for name in ("family", "template", "revision"):
         if getattr(args, name, None):
             kwargs[name] = getattr(args, name)
