@@ -608,3 +608,20 @@ def test_cls_cross_encoder_neither_creates_saves_nor_reports_a_pooler(tiny_bert:
     assert "LOAD REPORT" not in res.stderr and "pooler" not in res.stderr, res.stderr
     with safe_open(str(ckpt / "backbone" / "model.safetensors"), framework="pt") as f:
         assert not [k for k in f.keys() if k.startswith("pooler")]
+
+
+def test_cross_encoder_family_warns_when_it_drops_a_published_head(tmp_path: Path, caplog) -> None:
+    """Training `family: cross-encoder` from an XLM-R reranker cannot reuse classifier.dense/out_proj:
+    a warning names the head and the family that keeps it."""
+    from llmrank.rankers.base import RankerSettings, family_class
+
+    folder = build_encoder("xlm-roberta", tmp_path / "xlmr")
+    with caplog.at_level("WARNING"):
+        family_class("cross-encoder").build(RankerSettings(family="cross-encoder", model_name_or_path=str(folder)))
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert "classifier.out_proj.weight" in text and "family: seq-cls" in text
+    caplog.clear()
+    bert = build_encoder("bert", tmp_path / "bert")  # BERT's classifier.weight is taken over: no warning
+    with caplog.at_level("WARNING"):
+        ranker = family_class("cross-encoder").build(RankerSettings(family="cross-encoder", model_name_or_path=str(bert)))
+    assert ranker.pooling == "pooler" and not [r for r in caplog.records if "score head" in r.getMessage()]

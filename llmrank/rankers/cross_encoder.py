@@ -160,18 +160,27 @@ class CrossEncoderRanker(PointwiseRanker):
 
     @classmethod
     def build(cls, settings: RankerSettings) -> CrossEncoderRanker:
+        from transformers import AutoConfig
+
         ranker = super().build(settings)
         assert isinstance(ranker, CrossEncoderRanker)
-        if ranker.pooling == "pooler":
-            from transformers import AutoConfig
-
-            config = AutoConfig.from_pretrained(settings.model_name_or_path, **settings.hub_kwargs())
-            head = _single_label_classifier(settings.model_name_or_path, config)
-            if head is not None:
-                with torch.no_grad():
-                    ranker.score_head.weight.copy_(head["weight"].float())
-                    if "bias" in head:
-                        ranker.score_head.bias.copy_(head["bias"].float())
+        config = AutoConfig.from_pretrained(settings.model_name_or_path, **settings.hub_kwargs())
+        head = _single_label_classifier(settings.model_name_or_path, config)
+        if ranker.pooling == "pooler" and head is not None:
+            with torch.no_grad():
+                ranker.score_head.weight.copy_(head["weight"].float())
+                if "bias" in head:
+                    ranker.score_head.bias.copy_(head["bias"].float())
+        elif _is_sequence_classifier(config):
+            # a published reranker whose head this family cannot take over (RoBERTa/XLM-R
+            # classifier.dense + out_proj, Llama `score`, ...): say so instead of dropping it quietly
+            logger.warning(
+                "%s is a %s whose score head (%s) family 'cross-encoder' does not use: training starts "
+                "from a new, randomly initialised head; use `family: seq-cls` to keep the published head",
+                settings.model_name_or_path,
+                ", ".join(config.architectures),
+                _head_keys(settings.model_name_or_path) or "unknown layout",
+            )
         return ranker
 
     def lora_targets(self) -> list[str]:
@@ -196,6 +205,30 @@ class CrossEncoderRanker(PointwiseRanker):
                 m = attention_mask.unsqueeze(-1).to(states.dtype)
                 pooled = (states * m).sum(1) / m.sum(1).clamp_min(1)
         return self.score_head(pooled.to(self.score_head.weight.dtype)).squeeze(-1)
+
+
+def _is_sequence_classifier(config: Any) -> bool:
+    archs = getattr(config, "architectures", None) or []
+    return any(str(a).endswith("ForSequenceClassification") for a in archs)
+
+
+def _head_keys(name_or_path: str) -> str:
+    """Names of the head weights (``classifier.*``, ``score.*``) in a local checkpoint's safetensors."""
+    import json
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    folder = Path(name_or_path)
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        keys = list(json.loads(index.read_text())["weight_map"])
+    elif (folder / "model.safetensors").is_file():
+        with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+            keys = list(f.keys())
+    else:
+        return ""
+    return ", ".join(k for k in keys if k.startswith(("classifier", "score", "head.")))
 
 
 def _load_without_pooler(path: str, kwargs: dict[str, Any]) -> nn.Module:
