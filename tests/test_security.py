@@ -162,3 +162,17 @@ def test_model_kwargs_from_cli_flags() -> None:
                                   "revision": "v1", "max_length": 196, "options": {"pooling": "cls"}}  # fmt: skip
     with pytest.raises(ValueError, match="KEY=VALUE"):
         model_kwargs(p.parse_args(["--option", "oops"]))
+
+
+@pytest.mark.parametrize("command", ["rerank", "trec-dl", "beir", "score"])
+def test_every_model_command_takes_the_loading_flags(command: str) -> None:
+    """--trust-remote-code / --revision / --family / --template reach load_ranker from every --model command."""
+    from llmrank.cli import build_parser
+    from llmrank.commands.model_args import model_kwargs
+
+    required = {"rerank": ["--run", "r", "--out", "o"], "trec-dl": [], "beir": ["--datasets", "scifact"],
+                "score": ["--data", "d", "--out", "o"]}[command]  # fmt: skip
+    args = build_parser().parse_args([command, "--model", "m", *required, "--trust-remote-code", "--revision", "v2",
+                                      "--family", "seq-cls", "--template", "tevatron"])  # fmt: skip
+    assert model_kwargs(args) == {"trust_remote_code": True, "revision": "v2", "family": "seq-cls", "template": "tevatron"}
+    assert model_kwargs(build_parser().parse_args([command, "--model", "m", *required]))["trust_remote_code"] is False
