@@ -537,6 +537,15 @@ def test_truncated_checkpoint_files_are_named(broken: str, tiny_bert: str, tmp_p
         llmrank.load_ranker(ckpt)
 
 
+def test_a_broken_intermediate_checkpoint_does_not_block_the_final_model(tiny_bert: str, tmp_path: Path) -> None:
+    """A training output folder loads even when an older checkpoint-N inside it was cut by a crash."""
+    out = _llmrank_checkpoint(tiny_bert, tmp_path / "out")
+    _llmrank_checkpoint(tiny_bert, out / "checkpoint-3")
+    _truncate(out / "checkpoint-3" / "backbone" / "model.safetensors")
+    _truncate(out / "checkpoint-3" / "trainer_state.json")
+    assert llmrank.load_ranker(out).family == "cross-encoder"
+
+
 def test_corrupt_published_safetensors_is_named(tmp_path: Path) -> None:
     folder = build_encoder("bert", tmp_path / "bert")
     _truncate(folder / "model.safetensors", 0.9)

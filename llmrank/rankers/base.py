@@ -462,12 +462,16 @@ def read_checkpoint_config(path: Path) -> dict[str, Any]:
 
 
 def check_weight_files(folder: Path) -> None:
-    """Open the header of every safetensors file under ``folder`` (cheap: no tensor is read) and
-    parse every JSON file, so a corrupt or truncated file is reported by name before loading."""
+    """Open the header of every safetensors file a load reads (cheap: no tensor is read) and parse
+    every JSON file, so a corrupt or truncated file is reported by name before loading.
+
+    Only ``folder`` itself and its ``backbone/``, ``adapter/``, ``tokenizer/`` are looked at: a
+    training output folder also holds ``checkpoint-N/`` folders, which loading it does not read."""
     from safetensors import safe_open
 
-    for file in sorted(folder.rglob("*")):
-        if not file.is_file() or any(part.startswith(".") for part in file.relative_to(folder).parts):
+    places = [folder, *(folder / sub for sub in (BACKBONE_DIR, ADAPTER_DIR, TOKENIZER_DIR))]
+    for file in sorted(f for place in places if place.is_dir() for f in place.iterdir()):
+        if not file.is_file() or file.name.startswith("."):
             continue
         if file.suffix == ".json":
             read_json_file(file)
