@@ -219,9 +219,13 @@ def load_ranker(
             raise ValueError(f"unknown ranker setting {key!r}; known: {', '.join(RankerSettings.__dataclass_fields__)}")
         setattr(settings, key, value)
     cls = family_class(settings.family)
-    if issubclass(cls, SequenceClassificationRanker):
-        return cls.load_strict(settings)
-    return cls.build(settings)
+    try:
+        if issubclass(cls, SequenceClassificationRanker):
+            return cls.load_strict(settings)
+        return cls.build(settings)
+    except OSError as exc:  # transformers/huggingface_hub: missing weights, download failures
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelLoadError(f"model {name!r} ({settings.family}): {first}") from None
 
 
 def _registered_families() -> list[str]:

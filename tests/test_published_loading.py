@@ -634,3 +634,12 @@ def test_cross_encoder_family_warns_when_it_drops_a_published_head(tmp_path: Pat
     with caplog.at_level("WARNING"):
         ranker = family_class("cross-encoder").build(RankerSettings(family="cross-encoder", model_name_or_path=str(bert)))
     assert ranker.pooling == "pooler" and not [r for r in caplog.records if "score head" in r.getMessage()]
+
+
+def test_config_without_weights_is_one_line(tmp_path: Path) -> None:
+    """A folder with config.json but no weight file: transformers' OSError becomes one line naming the model."""
+    folder = build_encoder("bert", tmp_path / "bert")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match=r"bert.*seq-cls") as info:
+        llmrank.load_ranker(folder)
+    assert "\n" not in str(info.value)
