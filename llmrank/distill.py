@@ -298,12 +298,12 @@ def score_lists_to_file(
     return result
 
 
-def _device_ranker(path: str) -> Any:
+def _device_ranker(path: str, **kwargs: Any) -> Any:
     import torch
 
-    from llmrank.rankers.base import load_ranker
+    from llmrank.loading import load_ranker
 
-    ranker = load_ranker(path)
+    ranker = load_ranker(path, **kwargs)
     if torch.cuda.is_available():
         ranker = ranker.to("cuda")
     return ranker

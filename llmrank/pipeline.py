@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from llmrank.commands.model_args import add_model_arguments, model_kwargs
 from llmrank.evaluate import Evaluation, evaluate_run, markdown_table, paired_ttest
 from llmrank.rerank import is_main_process, merge_with_tail, rerank_lists, wait_for_everyone
 from llmrank.runs import (
@@ -76,6 +77,8 @@ class PipelineSettings:
     threads: int = 1
     cache_dir: str | None = None
     progress: bool = True
+    #: :func:`llmrank.load_ranker` keyword arguments (--family, --revision, ...; llmrank.commands.model_args)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def signature(self) -> dict[str, Any]:
         return {"model": self.model, "top_k": self.top_k, "hits": self.hits}
@@ -178,13 +181,13 @@ def trec_dl_tasks(
 
 
 # --------------------------------------------------------------------------- running
-def load_ranker_or_none(model: str | None) -> Any:
-    """``llmrank.load_ranker(model)``; ``None``/``'none'`` means first stage only."""
+def load_ranker_or_none(model: str | None, **kwargs: Any) -> Any:
+    """``llmrank.load_ranker(model, **kwargs)``; ``None``/``'none'`` means first stage only."""
     if model is None or model.lower() == "none":
         return None
     from llmrank import load_ranker
 
-    return load_ranker(model)
+    return load_ranker(model, **kwargs)
 
 
 def _first_stage(task: Task, settings: PipelineSettings, topics: Topics) -> tuple[Run, Any]:
@@ -292,7 +295,7 @@ def run_pipeline(
     tasks: Sequence[Task], settings: PipelineSettings, log: Callable[[str], None] = print
 ) -> tuple[str, list[dict[str, Any]]]:
     """Run every task (resuming finished ones) and write ``summary.{md,csv,json}``."""
-    ranker = load_ranker_or_none(settings.model)
+    ranker = load_ranker_or_none(settings.model, **settings.model_kwargs)
     results = []
     for task in tasks:
         res = run_task(task, ranker, settings)
@@ -368,6 +371,7 @@ def add_pipeline_arguments(p: argparse.ArgumentParser, default_out: str) -> None
     p.add_argument("--out-dir", default=default_out, help=f"results folder (default {default_out}); "
                    "finished datasets found there are skipped")
     p.add_argument("--no-progress", action="store_true")
+    add_model_arguments(p)
 
 
 def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
@@ -379,4 +383,4 @@ def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
     model = None if args.model.lower() == "none" else args.model
     return PipelineSettings(model=model, out_dir=Path(args.out_dir), top_k=args.top_k, hits=args.hits,
                             batch_size=args.batch_size, threads=args.threads, cache_dir=args.cache_dir,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, model_kwargs=model_kwargs(args))

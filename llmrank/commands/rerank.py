@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from llmrank.commands.model_args import add_model_arguments, model_kwargs
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -27,6 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-tail", action="store_true", help="write only the reranked top-k (default appends the "
                    "first stage's remaining hits below them)")
     p.add_argument("--no-progress", action="store_true")
+    add_model_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("no document texts: pass --index or --corpus (or a rank_llm JSON run)")
     wanted = {d for ranked in run_.values() for d, _ in ranked[: args.top_k]}
     lists = build_lists(run_, topics, store.get(wanted), args.top_k)
-    ranker = load_ranker_or_none(args.model)
+    ranker = load_ranker_or_none(args.model, **model_kwargs(args))
     if ranker is None:
         raise CLIError("--model none is only meaningful for trec-dl / beir")
     reranked, stats = rerank_lists(ranker, lists, args.batch_size, progress=not args.no_progress)

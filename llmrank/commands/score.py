@@ -16,6 +16,8 @@ import argparse
 import sys
 from typing import Any
 
+from llmrank.commands.model_args import add_model_arguments, model_kwargs
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -34,6 +36,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="scoring batch (pairs for pairwise families)")
     p.add_argument("--chunk-lists", type=int, default=None,
                    help="lists scored between two appends to the partial file (default: --batch-size)")
+    add_model_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -77,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if not model.exists() and (str(args.model).startswith((".", "/", "~")) or str(args.model).count("/") != 1):
         raise CLIError(f"--model {args.model} does not exist")
     lists = list(load_source(spec))
-    ranker = _device_ranker(args.model)
+    ranker = _device_ranker(args.model, **model_kwargs(args))
 
     def progress(done: int, total: int) -> None:
         print(f"\rscored {done}/{total} lists", end="", file=sys.stderr, flush=True)

@@ -112,7 +112,7 @@ class Seq2SeqRanker(PointwiseRanker):
         from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, T5EncoderModel
 
         path = settings.model_name_or_path
-        config = AutoConfig.from_pretrained(path, trust_remote_code=settings.trust_remote_code)
+        config = AutoConfig.from_pretrained(path, **settings.hub_kwargs())
         if settings.options.get("mode", "rankt5") == "rankt5-enc":
             backbone = T5EncoderModel.from_pretrained(path, **from_pretrained_kwargs(settings))
         else:
@@ -122,7 +122,7 @@ class Seq2SeqRanker(PointwiseRanker):
                 )
             backbone = AutoModelForSeq2SeqLM.from_pretrained(path, **from_pretrained_kwargs(settings))
         tokenizer = AutoTokenizer.from_pretrained(
-            settings.tokenizer_name_or_path or path, trust_remote_code=settings.trust_remote_code
+            settings.tokenizer_name_or_path or path, **settings.tokenizer_kwargs()
         )
         return backbone, tokenizer
 
