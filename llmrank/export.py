@@ -63,8 +63,9 @@ import torch
 from torch import nn
 
 from llmrank.data.record import Doc, RankingList
+from llmrank.loading import load_ranker
 from llmrank.model_card import EXPORT_META, write_model_card
-from llmrank.rankers.base import CONFIG_NAME, Ranker, _version, load_ranker
+from llmrank.rankers.base import CONFIG_NAME, Ranker, _version
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from llmrank.cli import main as cli_main
 from llmrank.config import load_recipe
 from llmrank.data.record import Doc, RankingList
 from llmrank.export import EXPORTERS, ExportError, default_format, export_checkpoint, export_ranker
-from llmrank.rankers import LoraSettings, RankerSettings, family_class, load_ranker
+from llmrank.loading import load_ranker
+from llmrank.rankers import LoraSettings, RankerSettings, family_class
 from llmrank.train import run_training
 from tests.conftest import make_lists
 
@@ -371,7 +372,6 @@ def test_dispatch_table_takes_new_entries(monkeypatch, tmp_path: Path, tiny_t5: 
         export_ranker(ranker, tmp_path / "out2", "vllm", drop_score_bias=True)
 
 
-@pytest.mark.xfail(reason="needs published loading", strict=False)
 def test_load_ranker_reads_exported_folders(bert_pooler_ckpt: Path, tmp_path: Path) -> None:
     expected = llmrank_scores(bert_pooler_ckpt)
     out = export_checkpoint(bert_pooler_ckpt, tmp_path / "st", "sentence-transformers")

@@ -11,7 +11,7 @@ import torch
 
 from llmrank.config import load_recipe
 from llmrank.data.record import Doc, RankingList
-from llmrank.rankers.base import load_ranker
+from llmrank.loading import load_ranker
 from llmrank.train import run_training
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "demo" / "tiny-first.yaml"

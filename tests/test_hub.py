@@ -13,13 +13,14 @@ import torch
 
 from llmrank.cli import main as cli_main
 from llmrank.hub import HubError, HubSettings, push_checkpoint, upload_files, validate_repo_id
+from llmrank.loading import load_ranker
 from llmrank.model_card import (
     build_model_card,
     objective_terms,
     parse_eval_results,
     write_model_card,
 )
-from llmrank.rankers import LoraSettings, Ranker, RankerSettings, family_class, load_ranker
+from llmrank.rankers import LoraSettings, Ranker, RankerSettings, family_class
 from tests.conftest import make_lists
 from tests.fake_hub import FakeHub
 
@@ -334,7 +335,6 @@ def test_default_push_of_seq2seq_is_a_stock_t5(hub: FakeHub, tmp_path: Path, tin
     assert torch.equal(model.lm_head.weight, ranker.backbone.lm_head.weight)
 
 
-@pytest.mark.xfail(reason="needs published loading", strict=False)
 def test_load_ranker_from_pushed_standard_layout(hub: FakeHub, tmp_path: Path, tiny_bert: str) -> None:
     ckpt = tmp_path / "ckpt"
     ranker = make_checkpoint(tiny_bert, ckpt, pooling="pooler")

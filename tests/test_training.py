@@ -177,7 +177,7 @@ def test_checkpoint_completeness_rules(tmp_path):
 def test_validation_mrr_threshold_is_a_setting_named_in_the_key(tmp_path, bert_path, task_files):
     """MRR@k counts label >= data.mrr_min_relevance (TREC DL: 2) and says so in its key."""
     from llmrank.data.readers import load_source
-    from llmrank.rankers import load_ranker
+    from llmrank.loading import load_ranker
     from llmrank.trainer import evaluate_lists
 
     out = tmp_path / "rel2"

@@ -8,7 +8,6 @@ from llmrank.rankers.base import (
     RankerOutput,
     RankerSettings,
     family_class,
-    load_ranker,
     register_family,
 )
 
@@ -20,4 +19,4 @@ for _name in ("cross_encoder", "seq2seq", "first", "published", "yes_no"):
         if exc.name != f"llmrank.rankers.{_name}":
             raise
 
-__all__ = ["Ranker", "RankerOutput", "RankerSettings", "LoraSettings", "family_class", "load_ranker", "register_family"]
+__all__ = ["Ranker", "RankerOutput", "RankerSettings", "LoraSettings", "family_class", "register_family"]

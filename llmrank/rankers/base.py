@@ -523,6 +523,3 @@ def load_llmrank_checkpoint(path: str | os.PathLike, *, trust_remote_code: bool 
     meta = read_checkpoint_config(path)
     return family_class(meta["family"]).from_pretrained(path, trust_remote_code=trust_remote_code, **overrides)
 
-
-#: Kept for callers of the old name (``llmrank.merge``, ``llmrank.distill``): llmrank folders only.
-load_ranker = load_llmrank_checkpoint
