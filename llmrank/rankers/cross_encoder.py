@@ -10,7 +10,8 @@
   on the last real token (the appended eos).
 
 Options (``RankerSettings.options``): ``pooling`` = ``auto`` (default: ``last`` for decoder
-models, ``pooler`` for a one-label sequence-classification checkpoint, else ``cls``) | ``cls`` |
+models, ``pooler`` for encoders that have one -- the stock sequence-classification head, which
+``llmrank export`` maps exactly -- else ``cls``) | ``cls`` |
 ``last`` | ``mean`` | ``pooler``; ``query_prefix`` / ``doc_prefix`` (decoders; default ``query:`` /
 ``document:``); ``first_token_last_layer`` (default true): with ``cls``/``pooler`` pooling on a
 BERT-style encoder, the last layer computes [CLS] only (same scores, ~1/num_layers less compute;
@@ -141,7 +142,10 @@ class CrossEncoderRanker(PointwiseRanker):
         config = AutoConfig.from_pretrained(path, **settings.hub_kwargs())
         is_decoder_config(config)  # rejects encoder-decoder models with the fix
         pooling = settings.options.get("pooling", "auto")
-        keep_pooler = pooling == "pooler" or (pooling == "auto" and _single_label_classifier(path, config) is not None)
+        # `auto` on an encoder with a pooler scores like the stock *ForSequenceClassification head
+        # (classifier on tanh(pooler(CLS))), so a trained model exports exactly to transformers and
+        # sentence-transformers' CrossEncoder; `cls` drops the pooler instead
+        keep_pooler = pooling == "pooler" or (pooling == "auto" and not is_decoder_config(config))
         kwargs = from_pretrained_kwargs(settings)
         if not keep_pooler and _accepts_pooling_flag(config):
             # [CLS]/last/mean pooling never reads the pooler: don't create it, so it is neither
