@@ -12,8 +12,17 @@ import torch
 from llmrank.export_yes_no import export_causal_lm, export_vllm_seq_cls
 from llmrank.rankers.base import LoraSettings
 from llmrank.rankers.yes_no import YesNoRanker
-from tests.test_yes_no import DOCS, QUERIES, build, one_list  # noqa: F401  (fixtures below come from there too)
-from tests.test_yes_no import qwen_tokenizer, tiny_gemma, tiny_gemma2, tiny_qwen2, tiny_qwen3  # noqa: F401
+from tests.test_yes_no import (  # noqa: F401  (fixtures are used by name)
+    DOCS,
+    QUERIES,
+    build,
+    one_list,
+    qwen_tokenizer,
+    tiny_gemma,
+    tiny_gemma2,
+    tiny_qwen2,
+    tiny_qwen3,
+)
 
 
 def trained(path: Path, template: str) -> YesNoRanker:

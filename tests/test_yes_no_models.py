@@ -97,8 +97,14 @@ def make_tiny_qwen2(directory: str | Path, tokenizer_dir: str | Path) -> Path:
 
 def make_tiny_gemma(directory: str | Path, softcap: float | None = None) -> Path:
     """``GemmaForCausalLM`` (``Gemma2ForCausalLM`` with ``final_logit_softcapping`` when ``softcap``)."""
-    from transformers import Gemma2Config, Gemma2ForCausalLM, GemmaConfig, GemmaForCausalLM, LlamaTokenizer
-    from transformers import PreTrainedTokenizerFast
+    from transformers import (
+        Gemma2Config,
+        Gemma2ForCausalLM,
+        GemmaConfig,
+        GemmaForCausalLM,
+        LlamaTokenizer,
+        PreTrainedTokenizerFast,
+    )
 
     from tests.tiny_models import mistral_v1_sentencepiece
 
