@@ -61,3 +61,10 @@ def test_demo_recipe_trains_reloads_and_reranks(tiny: Path, tmp_path: Path, obje
                                torch.tensor(result.ranker.score_lists([lst])[0]), atol=1e-6, rtol=0)  # fmt: skip
     ranked = reloaded.rerank("virus protein", docs)
     assert sorted(d for d, _ in ranked) == sorted(d.docid for d in docs)
+    # llmrank merge-lora folds the adapters in: the merged checkpoint scores the same
+    from llmrank.merge import merge_lora
+
+    merged = load_ranker(merge_lora(out, tmp_path / "merged", write_card=False))
+    assert not merged.is_peft
+    torch.testing.assert_close(torch.tensor(merged.score_lists([lst])[0]),
+                               torch.tensor(reloaded.score_lists([lst])[0]), atol=1e-5, rtol=0)  # fmt: skip
