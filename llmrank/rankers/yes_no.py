@@ -35,6 +35,7 @@ or a mapping of template fields), ``instruction`` (overrides the template's), ``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -80,6 +81,18 @@ def vocab_logsumexp(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
         else:
             parts.append(part(hidden, w, b))
     return torch.logsumexp(torch.stack(parts, dim=-1), dim=-1)
+
+
+def _gathered(params: list[torch.Tensor]) -> AbstractContextManager:
+    """DeepSpeed ZeRO-3 partitions parameters and gathers them only around a module's own forward;
+    the LM head's forward never runs here, so its weight is gathered explicitly (read-only; with
+    LoRA the head is frozen). FSDP needs nothing: the head sits in the root unit, unsharded during
+    the ranker's forward."""
+    if any(hasattr(p, "ds_id") for p in params):
+        import deepspeed  # only present when the run uses ZeRO
+
+        return deepspeed.zero.GatheredParameters(params, modifier_rank=None)
+    return nullcontext()
 
 
 @register_family("yes-no")
@@ -209,10 +222,13 @@ class YesNoRanker(PointwiseRanker):
         """``[P, k]`` float32 logits of the answer tokens (true[, false]): only those LM-head rows."""
         weight, bias, softcap = self._head(causal_lm)
         ids = [self.true_id] if self.false_id is None else [self.true_id, self.false_id]
-        rows = torch.tensor(ids, device=weight.device)
-        logits = (hidden.to(weight.dtype) @ weight.index_select(0, rows).T).float()
-        if bias is not None:
-            logits = logits + bias.index_select(0, rows).float()
+        with _gathered([weight] + ([bias] if bias is not None else [])):
+            rows = torch.tensor(ids, device=weight.device)
+            w = weight.index_select(0, rows)
+            b = bias.index_select(0, rows) if bias is not None else None
+        logits = (hidden.to(w.dtype) @ w.T).float()
+        if b is not None:
+            logits = logits + b.float()
         if softcap:
             logits = torch.tanh(logits / softcap) * softcap
         return logits
@@ -230,6 +246,11 @@ class YesNoRanker(PointwiseRanker):
         if self.logprob_mode == "pair":
             return torch.log_softmax(logits, dim=-1)[:, 0]
         weight, bias, softcap = self._head(causal_lm)
+        if hasattr(weight, "ds_id"):
+            raise ValueError(
+                "options.logprob 'vocab' (one answer token) reads the whole LM head, which DeepSpeed ZeRO-3 keeps "
+                "partitioned; use ZeRO-2 or FSDP (recipes/accelerate/fsdp.yaml), or a template with two answer tokens"
+            )
         return logits[:, 0] - vocab_logsumexp(hidden.to(weight.dtype), weight, bias, softcap)
 
     # ----------------------------------------------------------------------------- scoring
