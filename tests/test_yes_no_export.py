@@ -81,6 +81,14 @@ def test_causal_lm_export_loads_in_sentence_transformers(tiny_qwen3: Path, tmp_p
     rendered = ce.tokenizer.apply_chat_template([{"role": "query", "content": QUERIES[0]},
                                                  {"role": "document", "content": DOCS[0]}], tokenize=False)  # fmt: skip
     assert ce.tokenizer(rendered, add_special_tokens=False)["input_ids"] == ranker.list_pairs([one_list(QUERIES[0], DOCS[:1])])[0][0]
+    # truncation: sentence-transformers cuts the rendered prompt and restores the fixed suffix, which
+    # equals Qwen3's rule (user turn cut to max_length - len(prefix) - len(suffix))
+    short = build(tiny_qwen3, "qwen3-reranker", max_length=80)
+    assert max(len(ids) for ids, _ in short.list_pairs([one_list(QUERIES[0], DOCS)])) == 80  # DOCS[1] is cut
+    ce_short = CrossEncoder(str(export_causal_lm(short, tmp_path / "st-80")), device="cpu")
+    assert ce_short.max_seq_length == 80
+    raw = torch.tensor(ce_short.predict([(QUERIES[0], d) for d in DOCS], activation_fn=torch.nn.Identity()))
+    torch.testing.assert_close(raw.float(), torch.tensor(short.score_lists([one_list(QUERIES[0], DOCS)])[0]), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("template,model", [("qwen3-reranker", "tiny_qwen3"), ("mxbai-rerank-v2", "tiny_qwen2"),
