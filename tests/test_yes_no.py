@@ -317,6 +317,8 @@ def test_template_errors_are_clear(tiny_qwen3: Path) -> None:
         build(tiny_qwen3, "qwen3-reranker", pooling="last")
     with pytest.raises(ValueError, match="true_token"):
         build(tiny_qwen3, {"base": "qwen3-reranker", "true_token": "definitely yes"})
+    with pytest.raises(ValueError, match="max_length 40 leaves no room"):
+        build(tiny_qwen3, "qwen3-reranker", max_length=40)
     assert get_template("qwen3-reranker").instruction == QWEN3_DEFAULT_INSTRUCTION
 
 

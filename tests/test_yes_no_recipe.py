@@ -68,3 +68,14 @@ def test_demo_recipe_trains_reloads_and_reranks(tiny: Path, tmp_path: Path, obje
     assert not merged.is_peft
     torch.testing.assert_close(torch.tensor(merged.score_lists([lst])[0]),
                                torch.tensor(reloaded.score_lists([lst])[0]), atol=1e-5, rtol=0)  # fmt: skip
+
+
+def test_bad_template_is_a_one_line_error(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from llmrank.train import main
+
+    out = tmp_path / "never"
+    code = main(["--config", str(DEMO), f"--model.model_name_or_path={tiny}", f"--training.output_dir={out}",
+                 "--model.options.template=qwen4-reranker"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not out.exists()
+    assert err[-1].startswith("llmrank.train: error: unknown yes/no template 'qwen4-reranker'") and "Traceback" not in "\n".join(err)

@@ -134,6 +134,12 @@ class YesNoRanker(PointwiseRanker):
         self.suffix_ids = [i for piece in t.suffix for i in ids(piece)]
         # PairTemplate keeps PointwiseRanker's bookkeeping (overhead) meaningful; pairs are built below
         self.template = PairTemplate((*self.bos_ids, *self.prefix_ids), tuple(self.sep_ids), tuple(self.suffix_ids))
+        fixed = len(self.bos_ids) + len(self.prefix_ids) + len(self.suffix_ids)
+        if t.truncation == "body" and settings.max_length <= fixed:
+            raise ValueError(
+                f"model.max_length {settings.max_length} leaves no room for the pair: template {t.name!r} "
+                f"takes {fixed} fixed tokens; raise max_length (Qwen3-Reranker's card uses 8192)"
+            )
         #: set by the trainer when the objective needs reference log-probabilities (LiPO-λ)
         self.compute_reference = False
         self._reference: list[nn.Module] = []  # full fine-tuning reference, kept out of state_dict
