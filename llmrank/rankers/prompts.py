@@ -100,6 +100,8 @@ class YesNoTemplate:
     pair_budget: str = "max_length"
     #: the published model this template reproduces (documentation only)
     model: str = ""
+    #: the authors' default ``max_length`` (a loader of the published model sets ``model.max_length`` to it)
+    default_max_length: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -157,6 +159,7 @@ TEMPLATES: dict[str, YesNoTemplate] = {
         scoring="difference",
         query_max_fraction=None,
         model="Qwen/Qwen3-Reranker-0.6B (also 4B, 8B)",
+        default_max_length=8192,
     ),
     "bge-reranker-v2-gemma": YesNoTemplate(
         name="bge-reranker-v2-gemma",
@@ -172,6 +175,7 @@ TEMPLATES: dict[str, YesNoTemplate] = {
         query_max_fraction=0.75,
         pair_budget="max_length_plus_suffix",
         model="BAAI/bge-reranker-v2-gemma",
+        default_max_length=512,
     ),
     "mxbai-rerank-v2": YesNoTemplate(
         name="mxbai-rerank-v2",
@@ -188,6 +192,7 @@ TEMPLATES: dict[str, YesNoTemplate] = {
         query_max_fraction=0.75,
         pair_budget="max_length",
         model="mixedbread-ai/mxbai-rerank-base-v2 / -large-v2",
+        default_max_length=8192,
     ),
 }
 
