@@ -61,6 +61,22 @@ def test_demo_recipe_trains_reloads_and_reranks(tiny: Path, tmp_path: Path, obje
                                torch.tensor(result.ranker.score_lists([lst])[0]), atol=1e-6, rtol=0)  # fmt: skip
     ranked = reloaded.rerank("virus protein", docs)
     assert sorted(d for d, _ in ranked) == sorted(d.docid for d in docs)
+    # `llmrank rerank` on the trained checkpoint: a rank_llm candidate file in, a TREC run out
+    import json
+
+    from llmrank.cli import main as cli
+
+    cands = [{"query": {"text": "virus protein", "qid": "7"},
+              "hits": [{"qid": "7", "docid": d.docid, "content": d.text, "rank": i + 1, "score": -i} for i, d in enumerate(docs)]}]  # fmt: skip
+    (tmp_path / "cands.json").write_text(json.dumps(cands))
+    assert cli(["rerank", "--model", str(out), "--run", str(tmp_path / "cands.json"), "--top-k", "6",
+                "--out", str(tmp_path / "rerank.trec"), "--no-progress"]) == 0  # fmt: skip
+    lines = [line.split() for line in (tmp_path / "rerank.trec").read_text().splitlines()]
+    by_doc = {parts[2]: float(parts[4]) for parts in lines}
+    expected = dict(ranked)
+    assert set(by_doc) == set(expected)
+    for docid, score in by_doc.items():
+        assert abs(score - expected[docid]) < 1e-4
     # llmrank merge-lora folds the adapters in: the merged checkpoint scores the same
     from llmrank.merge import merge_lora
 
