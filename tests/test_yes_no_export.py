@@ -72,10 +72,10 @@ def test_causal_lm_export_loads_in_sentence_transformers(tiny_qwen3: Path, tmp_p
     ranker = trained(tiny_qwen3, "qwen3-reranker")
     out = export_causal_lm(ranker, tmp_path / "st")
     ce = CrossEncoder(str(out), device="cpu")
-    raw = torch.tensor(ce.predict([(QUERIES[0], d) for d in DOCS], activation_fn=torch.nn.Identity(), convert_to_tensor=True))
+    raw = ce.predict([(QUERIES[0], d) for d in DOCS], activation_fn=torch.nn.Identity(), convert_to_tensor=True)
     _, ours = ids_batch(ranker)
     torch.testing.assert_close(raw.float(), ours, atol=1e-5, rtol=0)
-    sig = torch.tensor(ce.predict([(QUERIES[0], d) for d in DOCS], convert_to_tensor=True)).float()
+    sig = ce.predict([(QUERIES[0], d) for d in DOCS], convert_to_tensor=True).float()
     torch.testing.assert_close(sig, torch.sigmoid(ours), atol=1e-5, rtol=0)  # default: Sigmoid, as Qwen3's card
     # the rendered text is exactly the ids llmrank builds
     rendered = ce.tokenizer.apply_chat_template([{"role": "query", "content": QUERIES[0]},
