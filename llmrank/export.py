@@ -63,6 +63,7 @@ import torch
 from torch import nn
 
 from llmrank.data.record import Doc, RankingList
+from llmrank.export_yes_no import export_causal_lm, export_vllm_seq_cls
 from llmrank.loading import load_ranker
 from llmrank.model_card import EXPORT_META, write_model_card
 from llmrank.rankers.base import CONFIG_NAME, Ranker, _version
@@ -397,12 +398,17 @@ EXPORTERS: dict[tuple[str, str], Exporter] = {
     ("seq2seq", "transformers"): export_seq2seq_transformers,
     ("first", "transformers"): export_causal_lm_first,
     ("first", "vllm"): export_causal_lm_first,
+    # yes/no LLM rerankers: the stock causal LM (+ chat template, sentence-transformers' CrossEncoder
+    # files) and vLLM's single-logit sequence-classification conversion
+    ("yes-no", "transformers"): export_causal_lm,
+    ("yes-no", "sentence-transformers"): export_causal_lm,
+    ("yes-no", "vllm"): export_vllm_seq_cls,
 }
 #: ``{family: exporter}`` of standard PEFT adapters (``adapter=True``), any non-llmrank format.
 ADAPTER_EXPORTERS: dict[str, Exporter] = {"cross-encoder": export_cross_encoder_adapter}
 
 #: the format ``llmrank push`` uses by default, per family (else the first one in EXPORTERS)
-PREFERRED_FORMATS = {"cross-encoder": "sentence-transformers"}
+PREFERRED_FORMATS = {"cross-encoder": "sentence-transformers", "yes-no": "transformers"}
 
 
 def default_format(family: str) -> str | None:

@@ -12,7 +12,8 @@
   (``difference`` / ``logit`` scorings; a ``log_softmax`` template exports its difference, whose
   ``logsigmoid`` is the score: same ranking).
 
-Both write into a temporary folder next to ``out_dir`` and rename it into place at the end.
+Both write into ``out_dir`` (created if missing); ``llmrank export`` (:func:`llmrank.export.export_ranker`)
+stages them in a temporary folder and renames it into place, so a failed export leaves nothing.
 """
 
 from __future__ import annotations
@@ -20,10 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -31,26 +29,6 @@ from torch import nn
 
 from llmrank.rankers.prompts import YesNoTemplate
 from llmrank.rankers.yes_no import YesNoRanker
-
-
-@contextmanager
-def _atomic_dir(out_dir: str | os.PathLike) -> Iterator[Path]:
-    """A temp folder beside ``out_dir`` that replaces it on success and disappears on failure."""
-    target = Path(out_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
-    try:
-        yield tmp
-        old = None
-        if target.exists():
-            old = target.with_name(f".old-{target.name}-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _check(ranker: object) -> YesNoRanker:
@@ -148,13 +126,14 @@ def export_causal_lm(ranker: YesNoRanker, out_dir: str | os.PathLike) -> Path:
     tokenizer = copy.deepcopy(ranker.tokenizer)
     tokenizer.padding_side = "left"
     tokenizer.chat_template = pair_chat_template(ranker.yes_no_template, tokenizer.bos_token)
-    with _atomic_dir(out_dir) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        _sentence_transformers_files(tmp, ranker)
-        meta = {"template": ranker.yes_no_template.to_dict(), "true_token_id": ranker.true_id,
-                "false_token_id": ranker.false_id, "max_length": ranker.settings.max_length}  # fmt: skip
-        (tmp / "llmrank_yes_no.json").write_text(json.dumps(meta, indent=2))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    _sentence_transformers_files(out, ranker)
+    meta = {"template": ranker.yes_no_template.to_dict(), "true_token_id": ranker.true_id,
+            "false_token_id": ranker.false_id, "max_length": ranker.settings.max_length}  # fmt: skip
+    (out / "llmrank_yes_no.json").write_text(json.dumps(meta, indent=2))
     return Path(out_dir)
 
 
@@ -202,10 +181,11 @@ def export_vllm_seq_cls(ranker: YesNoRanker, out_dir: str | os.PathLike) -> Path
     tokenizer = copy.deepcopy(ranker.tokenizer)
     tokenizer.padding_side = "left"
     tokenizer.chat_template = pair_chat_template(ranker.yes_no_template, tokenizer.bos_token)
-    with _atomic_dir(out_dir) as tmp:
-        seq.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        meta = {"template": ranker.yes_no_template.to_dict(), "score": "w_true" if ranker.false_id is None
-                or ranker.yes_no_template.scoring == "logit" else "w_true - w_false"}  # fmt: skip
-        (tmp / "llmrank_yes_no.json").write_text(json.dumps(meta, indent=2))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seq.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    meta = {"template": ranker.yes_no_template.to_dict(), "score": "w_true" if ranker.false_id is None
+            or ranker.yes_no_template.scoring == "logit" else "w_true - w_false"}  # fmt: skip
+    (out / "llmrank_yes_no.json").write_text(json.dumps(meta, indent=2))
     return Path(out_dir)

@@ -26,8 +26,10 @@ from typing import Any
 
 from llmrank.rankers import base as _base
 from llmrank.rankers.base import CONFIG_NAME, ModelLoadError, Ranker, RankerSettings, family_class
+from llmrank.rankers.prompts import get_template
 from llmrank.rankers.published import Detected, SequenceClassificationRanker, detect_family
 
+EXPORT_META = "llmrank_export.json"
 ADAPTER_CONFIG = "adapter_config.json"
 MODEL_CONFIG = "config.json"
 
@@ -188,11 +190,15 @@ def load_ranker(
         _check_source(model_name)
     base_revision = (adapter_config or {}).get("revision") if adapter_config is not None else revision
     config = _read_json(_config_file(model_name, MODEL_CONFIG, base_revision))
-    if family is None:
+    export_meta = _read_json(_config_file(name, EXPORT_META, revision))
+    exported = _exported_family(export_meta)
+    if family is not None:
+        detected = Detected(family, {}, "forced")
+    elif exported is not None:
+        detected = exported
+    else:
         registered = _registered_families()
         detected = detect_family(name, config, adapter_config, registered)
-    else:
-        detected = Detected(family, {}, "forced")
     settings = RankerSettings(
         family=detected.family,
         model_name_or_path=model_name,
@@ -214,6 +220,12 @@ def load_ranker(
             f"{name}: a {adapter_config.get('task_type')} adapter; llmrank loads published SEQ_CLS adapters "
             "(RankLLaMA style) -- merge this one into its base model first (peft merge_and_unload) and load that folder"
         )
+    if exported is not None and detected is exported:
+        # an llmrank export scores up to the length it was trained and exported with
+        settings.max_length = int((export_meta.get("settings") or {}).get("max_length") or settings.max_length)
+    elif settings.family == "yes-no" and "max_length" not in overrides:
+        # score a published yes/no reranker the way its card does, up to its authors' length
+        settings.max_length = get_template(settings.options.get("template")).default_max_length or settings.max_length
     for key, value in overrides.items():
         if key not in RankerSettings.__dataclass_fields__:
             raise ValueError(f"unknown ranker setting {key!r}; known: {', '.join(RankerSettings.__dataclass_fields__)}")
@@ -226,6 +238,16 @@ def load_ranker(
     except OSError as exc:  # transformers/huggingface_hub: missing weights, download failures
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelLoadError(f"model {name!r} ({settings.family}): {first}") from None
+
+
+def _exported_family(meta: Any) -> Detected | None:
+    """The family recorded by ``llmrank export`` for layouts a config cannot tell apart (a causal LM
+    scored by yes/no logits or by FIRST's identifiers). Data only: nothing in it is executed."""
+    if not isinstance(meta, dict) or meta.get("family") not in ("yes-no", "first") or meta.get("adapter"):
+        return None
+    options = (meta.get("settings") or {}).get("options") or {}
+    keep = ("template",) if meta["family"] == "yes-no" else ("template", "window_size", "stride")
+    return Detected(meta["family"], {k: options[k] for k in keep if k in options}, f"{EXPORT_META} of llmrank export")
 
 
 def _registered_families() -> list[str]:

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from llmrank.data.record import Doc, RankingList
-from llmrank.rankers.base import LoraSettings, RankerSettings, load_ranker
+from llmrank.loading import load_ranker
+from llmrank.rankers.base import LoraSettings, RankerSettings
 from llmrank.rankers.prompts import BGE_GEMMA_PROMPT, MXBAI_TASK, QWEN3_DEFAULT_INSTRUCTION, get_template
 from llmrank.rankers.yes_no import YesNoRanker
 from tests.test_yes_no_models import make_qwen_tokenizer, make_tiny_gemma, make_tiny_qwen2, make_tiny_qwen3

@@ -120,3 +120,31 @@ def test_vllm_export_refuses_softcapped_logits_and_writes_nothing(tiny_gemma2: P
 def test_export_refuses_other_families(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs a yes-no ranker"):
         export_causal_lm(object(), tmp_path / "x")  # type: ignore[arg-type]
+
+
+def test_llmrank_export_cli_round_trip(tiny_qwen3: Path, tmp_path: Path) -> None:  # noqa: F811
+    """checkpoint -> `llmrank export` (transformers and vllm) -> the target library and load_ranker
+    give the checkpoint's scores; the exported causal LM is recognised from llmrank_export.json."""
+    from transformers import AutoModelForSequenceClassification
+
+    from llmrank.cli import main
+    from llmrank.loading import load_ranker
+
+    ranker = trained(tiny_qwen3, "mxbai-rerank-v2")
+    ranker.save_pretrained(tmp_path / "ckpt")
+    lst = one_list(QUERIES[0], DOCS)
+    ours = torch.tensor(load_ranker(tmp_path / "ckpt").score_lists([lst])[0])
+
+    assert main(["export", "--model", str(tmp_path / "ckpt"), "--format", "transformers", "--out", str(tmp_path / "hf")]) == 0
+    again = load_ranker(tmp_path / "hf")
+    template = again.settings.options["template"]  # saved resolved: the template's full fields
+    assert again.family == "yes-no" and (template if isinstance(template, str) else template["name"]) == "mxbai-rerank-v2"
+    assert again.settings.max_length == 256
+    torch.testing.assert_close(torch.tensor(again.score_lists([lst])[0]), ours, atol=1e-5, rtol=0)
+
+    assert main(["export", "--model", str(tmp_path / "ckpt"), "--format", "vllm", "--out", str(tmp_path / "vllm")]) == 0
+    seq = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "vllm"), dtype=torch.float32).eval()
+    batch, _ = ids_batch(load_ranker(tmp_path / "ckpt"))
+    with torch.no_grad():
+        logits = seq(**batch).logits[:, 0]
+    torch.testing.assert_close(logits, ours, atol=1e-5, rtol=0)

@@ -11,7 +11,7 @@ import torch
 
 from llmrank.config import load_recipe
 from llmrank.data.record import Doc, RankingList
-from llmrank.rankers.base import load_ranker
+from llmrank.loading import load_ranker
 from llmrank.rankers.prompts import get_template
 from llmrank.train import run_training
 from tests.test_yes_no_models import make_qwen_tokenizer, make_tiny_qwen3
