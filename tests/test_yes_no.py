@@ -393,3 +393,24 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_qwen3: Path) -> No
         out.scores.sum().backward()
         grads.append(torch.cat([p.grad.flatten() for n, p in ranker.backbone.named_parameters() if p.grad is not None]))
     torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+
+
+def test_published_yes_no_models_load_by_name_or_flag(tiny_qwen3: Path, tmp_path: Path) -> None:
+    """A causal LM named like Qwen3-Reranker loads as the yes-no family with its template and its
+    authors' length; any other name needs --family yes-no --template NAME (CLI flags included)."""
+    import shutil
+
+    from llmrank.rankers.base import ModelLoadError
+
+    named = tmp_path / "Qwen3-Reranker-tiny"
+    shutil.copytree(tiny_qwen3, named)
+    ranker = load_ranker(named)
+    assert ranker.family == "yes-no" and ranker.settings.max_length == 8192
+    expected = llmrank_scores(build(tiny_qwen3, "qwen3-reranker", max_length=8192), QUERIES[0], DOCS)
+    torch.testing.assert_close(llmrank_scores(ranker, QUERIES[0], DOCS), expected, atol=1e-5, rtol=0)
+
+    with pytest.raises(ModelLoadError, match="--family yes-no --template"):
+        load_ranker(tiny_qwen3)
+    forced = load_ranker(tiny_qwen3, family="yes-no", template="mxbai-rerank-v2")
+    expected = llmrank_scores(build(tiny_qwen3, "mxbai-rerank-v2", max_length=8192), QUERIES[0], DOCS)
+    torch.testing.assert_close(llmrank_scores(forced, QUERIES[0], DOCS), expected, atol=1e-5, rtol=0)
