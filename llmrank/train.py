@@ -57,8 +57,7 @@ def _check_logprobs(objective: Any, recipe: Recipe) -> None:
         cls = family_class(recipe.model.family)
     except ValueError as exc:
         raise RecipeError(f"model.family: {exc}") from None
-    provides = getattr(cls, "provides_logprobs", None)
-    if not (callable(provides) and provides(recipe.model)):
+    if not cls.provides_logprobs(recipe.model):
         name = next(t.name for t in objective.terms if t.name in LOGPROB_LOSSES)
         where = f"family {recipe.model.family!r}"
         if recipe.model.family == "seq2seq":

@@ -244,6 +244,12 @@ class Ranker(nn.Module):
         )
         self.backbone = get_peft_model(self.backbone, config)
 
+    @classmethod
+    def provides_logprobs(cls, settings: RankerSettings) -> bool:
+        """Whether this family returns policy and reference log-probabilities (LiPO-λ) for ``settings``;
+        score-only families do not."""
+        return False
+
     def lora_targets(self) -> list[str]:
         """LoRA target modules used when the recipe gives none (families may look at the backbone)."""
         return list(self.default_lora_targets)

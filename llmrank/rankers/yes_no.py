@@ -101,8 +101,10 @@ class YesNoRanker(PointwiseRanker):
 
     default_lora_targets = YES_NO_LORA_TARGETS
     default_train_chunk_tokens = 2048
-    #: this family returns ``logprobs`` / ``ref_logprobs`` (LiPO-λ) when ``compute_reference`` is set
-    provides_logprobs = True
+    @classmethod
+    def provides_logprobs(cls, settings: RankerSettings) -> bool:
+        """log p(yes | q, d) under the policy and the reference (LiPO-λ), when ``compute_reference`` is set."""
+        return True
 
     def __init__(self, backbone: nn.Module, tokenizer: Any, settings: RankerSettings) -> None:
         opts = settings.options
