@@ -16,11 +16,13 @@ import os
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from llmrank.commands import CLIError, check_model_arg, check_output_dir, positive_int
 from llmrank.evaluate import Evaluation, evaluate_run, markdown_table, paired_ttest
 from llmrank.rerank import is_main_process, merge_with_tail, rerank_lists, wait_for_everyone
 from llmrank.runs import (
@@ -36,15 +38,21 @@ from llmrank.runs import (
     write_trec_run,
 )
 
-DATASETS_YAML = Path(__file__).resolve().parents[1] / "eval" / "datasets.yaml"
+#: the dataset table ships inside the package (package data), so a wheel install has it too
+DATASETS_RESOURCE = "datasets.yaml"
 
 
 def dataset_table() -> dict[str, Any]:
-    """The checked-in dataset table (``eval/datasets.yaml``; ``$LLMRANK_DATASETS`` overrides)."""
-    path = Path(os.environ.get("LLMRANK_DATASETS", DATASETS_YAML))
-    if not path.exists():
-        raise FileNotFoundError(f"dataset table {path} not found (set LLMRANK_DATASETS to eval/datasets.yaml)")
-    return yaml.safe_load(path.read_text())
+    """The dataset table (``llmrank/datasets.yaml``, read with :mod:`importlib.resources`;
+    ``$LLMRANK_DATASETS`` names another file)."""
+    override = os.environ.get("LLMRANK_DATASETS")
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise FileNotFoundError(f"LLMRANK_DATASETS={path}: no such file (unset it to use the built-in table)")
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    resource = resources.files("llmrank").joinpath(DATASETS_RESOURCE)
+    return yaml.safe_load(resource.read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -76,6 +84,7 @@ class PipelineSettings:
     threads: int = 1
     cache_dir: str | None = None
     progress: bool = True
+    queries_per_chunk: int = 64
 
     def signature(self) -> dict[str, Any]:
         return {"model": self.model, "top_k": self.top_k, "hits": self.hits}
@@ -257,7 +266,8 @@ def run_task(task: Task, ranker: Any, settings: PipelineSettings) -> dict[str, A
         store = _doc_store(task, searcher)
         wanted = {d for ranked in first.values() for d, _ in ranked[: settings.top_k]}
         lists = build_lists(first, topics, store.get(wanted), settings.top_k)
-        reranked, stats = rerank_lists(ranker, lists, settings.batch_size, settings.progress, desc=task.name)
+        reranked, stats = rerank_lists(ranker, lists, settings.batch_size, settings.progress, desc=task.name,
+                                       queries_per_chunk=settings.queries_per_chunk)
         if is_main_process():
             full = merge_with_tail(reranked, first, settings.top_k)
             write_trec_run(out / "rerank.trec", full, tag="llmrank")
@@ -360,10 +370,12 @@ def write_summary(tasks: Sequence[Task], results: Sequence[dict[str, Any]], sett
 def add_pipeline_arguments(p: argparse.ArgumentParser, default_out: str) -> None:
     """Options shared by `llmrank trec-dl` and `llmrank beir`."""
     p.add_argument("--model", required=True, help="llmrank checkpoint, or 'none' for the first-stage table alone")
-    p.add_argument("--top-k", type=int, default=100, help="candidates reranked per query (default 100)")
-    p.add_argument("--hits", type=int, default=1000, help="first-stage depth (default 1000)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=1, help="BM25 search / indexing threads")
+    p.add_argument("--top-k", type=positive_int, default=100, help="candidates reranked per query (default 100)")
+    p.add_argument("--hits", type=positive_int, default=1000, help="first-stage depth (default 1000)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="pairs (or FIRST windows) per forward pass")
+    p.add_argument("--queries-per-chunk", type=positive_int, default=64,
+                   help="queries scored together, so batches span queries (default 64)")
+    p.add_argument("--threads", type=positive_int, default=1, help="BM25 search / indexing threads")
     p.add_argument("--cache-dir", help="where local Lucene indexes are cached (default ~/.cache/llmrank/indexes)")
     p.add_argument("--out-dir", default=default_out, help=f"results folder (default {default_out}); "
                    "finished datasets found there are skipped")
@@ -371,12 +383,15 @@ def add_pipeline_arguments(p: argparse.ArgumentParser, default_out: str) -> None
 
 
 def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
-    """PipelineSettings from the options added by :func:`add_pipeline_arguments`."""
-    from llmrank.cli import CLIError
-
-    if args.top_k < 1 or args.hits < args.top_k:
-        raise CLIError("need 1 <= --top-k <= --hits")
+    """PipelineSettings from the options added by :func:`add_pipeline_arguments`; checks the output
+    folder and the model argument before anything is loaded or created."""
+    if args.hits < args.top_k:
+        raise CLIError(f"--top-k {args.top_k} is larger than --hits {args.hits}; need --top-k <= --hits")
+    check_output_dir(args.out_dir, "--out-dir")
+    check_output_dir(args.cache_dir, "--cache-dir")
     model = None if args.model.lower() == "none" else args.model
+    if model is not None:
+        check_model_arg(model)
     return PipelineSettings(model=model, out_dir=Path(args.out_dir), top_k=args.top_k, hits=args.hits,
                             batch_size=args.batch_size, threads=args.threads, cache_dir=args.cache_dir,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, queries_per_chunk=args.queries_per_chunk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -24,8 +25,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    from llmrank.commands import CLIError
     from llmrank.hub import HubSettings, push_checkpoint
 
+    if not Path(args.model).is_dir():
+        raise CLIError(f"--model {args.model} is not a checkpoint folder (push uploads a local llmrank checkpoint)")
     settings = HubSettings(
         repo_id=args.repo_id, private=args.private, merge_lora=args.merge_lora, revision=args.revision
     )
