@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import NoReturn
 
@@ -84,7 +85,12 @@ def one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    as_script = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    if as_script and not sys.stderr.isatty():
+        # weight-loading / download progress bars in a log file are noise around the one-line
+        # errors and the results; an explicit HF_HUB_DISABLE_PROGRESS_BARS wins
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     prog = "llmrank"
     try:
         parser = build_parser()

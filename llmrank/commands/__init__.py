@@ -72,6 +72,15 @@ def check_input_file(path: str | os.PathLike[str] | None, flag: str) -> None:
         raise CLIError(f"{flag} {p} is a folder; give a file")
 
 
+#: endings that mark a file argument (a Pyserini topics/qrels name has none of them)
+FILE_SUFFIXES = (".txt", ".tsv", ".trec", ".qrels", ".run", ".json", ".jsonl", ".csv", ".gz")
+
+
+def looks_like_path(value: str) -> bool:
+    """Whether a value that may also be a Pyserini name (qrels, topics) is meant as a file."""
+    return "/" in value or os.sep in value or value.endswith(FILE_SUFFIXES) or Path(value).exists()
+
+
 def check_model_arg(model: str, flag: str = "--model") -> None:
     """A ``--model`` value is an existing folder or looks like a Hub id ``namespace/name``.
 

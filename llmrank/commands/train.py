@@ -21,10 +21,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmrank.commands import check_input_file
-    from llmrank.config import parse_overrides
+    import logging
+
+    from llmrank.commands import check_input_file, check_output_dir
+    from llmrank.config import load_recipe, parse_overrides
     from llmrank.train import main
 
-    config, _ = parse_overrides(list(args.rest))
-    check_input_file(config, "recipe")  # a folder given as the recipe is one line, not IsADirectoryError
+    config, overrides = parse_overrides(list(args.rest))
+    if config is not None:
+        # checked here, before llmrank.train loads any model: the recipe path, then the resolved
+        # recipe (errors raise to llmrank.cli, one line) and its output folder
+        check_input_file(config, "recipe")
+        recipe = load_recipe(config, overrides)
+        check_output_dir(recipe.training.output_dir, f"{config}: training.output_dir")
+    # `datasets` logs "JAX version ... available" at INFO on import, which llmrank.train's INFO
+    # logging would print on every run; the library's own default level is WARNING
+    logging.getLogger("datasets").setLevel(logging.WARNING)
     return main(list(args.rest))
