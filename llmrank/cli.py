@@ -31,6 +31,8 @@ COMMANDS = [
     "score",
     "push",
     "merge_lora",
+    "fuse",
+    "tune_fusion",
 ]
 
 #: exit status of a command stopped by SIGINT (128 + signal number 2, as shells report it)

@@ -211,7 +211,7 @@ def test_rankllm_reader(tmp_path: Path) -> None:
     assert rl.qid == "5" and [d.docid for d in rl.docs] == ["d0", "d1", "d2"] and rl.labels == [0.0, 0.0, 3.0]
     assert rl.meta["first_stage_scores"] == [10.0, 9.0, 8.0]
     path.write_text(json.dumps([{"query": "q", "hits": [{"qid": 1, "docid": "x"}]}]))
-    with pytest.raises(ValueError, match=r"c\.json: entry 0: hit without 'content'"):
+    with pytest.raises(ValueError, match=r"c\.json: entry 0, candidate 0 \(query '1', document 'x'\) has no passage text: give 'content'"):
         read_rankllm(path)
     path.write_text('[{"query": "q",\n "hits": [}]')
     with pytest.raises(ValueError, match=r"c\.json:2: not valid JSON"):

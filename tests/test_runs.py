@@ -114,10 +114,16 @@ def test_corpus_beir_folder_and_pyserini_jsonl(tmp_path: Path) -> None:
 
 def test_rank_llm_roundtrip(tmp_path: Path) -> None:
     run = {"1": [("d1", 3.0), ("d2", 2.0)]}
-    docs = {"d1": Doc("d1", "one"), "d2": Doc("d2", "two")}
+    docs = {"d1": Doc("d1", "one"), "d2": Doc("d2", "two", "T2")}
     path = tmp_path / "cands.json"
     write_rank_llm(path, run, {"1": "query one"}, docs)
     data = json.loads(path.read_text())
-    assert data[0]["hits"][0] == {"content": "one", "qid": "1", "docid": "d1", "rank": 1, "score": 3.0}
+    # rank_llm's current request format (rank_llm.data.Request: Query(text, qid), Candidate(docid, score, doc))
+    assert data[0]["query"] == {"text": "query one", "qid": "1"}
+    assert data[0]["candidates"][0] == {"docid": "d1", "score": 3.0, "doc": {"text": "one"}}
+    assert data[0]["candidates"][1]["doc"] == {"text": "two", "title": "T2"}
     run2, topics, docs2 = read_rank_llm(path)
-    assert run2 == run and topics == {"1": "query one"} and docs2["d2"].text == "two"
+    assert run2 == run and topics == {"1": "query one"} and docs2["d2"] == Doc("d2", "two", "T2")
+    with pytest.raises(ValueError, match="no text for document 'd3'"):
+        write_rank_llm(tmp_path / "x.json", {"1": [("d3", 1.0)]}, {"1": "q"}, docs)
+    assert not (tmp_path / "x.json").exists()

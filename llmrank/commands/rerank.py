@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     docs: dict = {}
     topics: dict = {}
     if is_rank_llm_json(args.run):
-        run_, topics, docs = read_rank_llm(args.run)
+        run_, topics, docs = read_rank_llm(args.run, require_text=not (args.corpus or args.index))
     else:
         run_ = read_trec_run(args.run)
     if args.topics:

@@ -4,7 +4,8 @@ Formats (the ``format`` key of a recipe's ``data.train`` / ``data.eval`` block):
 
 ``jsonl``      canonical JSONL, one :meth:`RankingList.to_dict` per line
 ``group``      FlagEmbedding / Tevatron-style ``{query, pos, neg, pos_scores?, neg_scores?}`` JSONL
-``rankllm``    rank_llm / RankGPT candidate JSON ``[{query, hits: [{content, qid, docid, rank, score}]}]``
+``rankllm``    rank_llm candidates: ``{query: {text, qid}, candidates: [{docid, score, doc}]}`` or the
+               older ``{query, hits: [{content, qid, docid, rank, score}]}``, as a JSON list or JSONL
 ``trec``       a TREC run + topics + corpus (+ qrels)
 ``beir``       a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) + a TREC run
 ``hf``         any ``datasets`` dataset (Hub id, ``save_to_disk`` folder or json/parquet/csv files)
@@ -31,13 +32,22 @@ import importlib
 import inspect
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from llmrank.data.record import Doc, RankingList
+from llmrank.io_utils import FormatError, atomic_open, text_lines
+from llmrank.runs import (
+    corpus_file,
+    missing_text_error,
+    parse_rank_llm,
+    read_corpus,
+    read_qrels,
+    read_topics,
+    read_trec_run,
+)
 
 PathLike = str | os.PathLike[str]
 Reader = Callable[..., Any]
@@ -119,7 +129,7 @@ def load_source(spec: Mapping[str, Any]) -> list[RankingList] | Iterator[Ranking
     * ``group``: ``path`` (JSONL), ``query_key="query"``, ``pos_key="pos"``, ``neg_key="neg"``,
       ``pos_scores_key="pos_scores"``, ``neg_scores_key="neg_scores"`` (-> ``teacher_scores``
       when present), ``qid_key="qid"`` (qid = hash of the query text when absent).
-    * ``rankllm``: ``path`` (JSON list), ``qrels=None`` (TREC or BEIR qrels; unjudged = 0),
+    * ``rankllm``: ``path`` (JSON list or JSONL of requests), ``qrels=None`` (TREC or BEIR qrels; unjudged = 0),
       ``top_k=None``.
     * ``trec``: ``path`` (TREC run), ``topics`` (TSV ``qid<TAB>query`` or BEIR ``queries.jsonl``),
       ``corpus`` (JSONL ``{_id,title,text}`` or a BEIR folder), ``qrels=None``, ``top_k=None``.
@@ -199,17 +209,16 @@ def _drop_empty(lists: Iterable[RankingList], source: PathLike) -> list[RankingL
 
 def _iter_jsonl(path: PathLike, expected: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line_number, object)`` for each non-blank line; ValueError naming file:line otherwise."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg}); expected {expected}") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{path}:{lineno}: found a JSON {type(obj).__name__}; expected {expected}")
-            yield lineno, obj
+    for lineno, line in text_lines(path, "data"):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise FormatError(f"{path}:{lineno}: not valid JSON ({err.msg}); expected {expected}") from None
+        if not isinstance(obj, dict):
+            raise FormatError(f"{path}:{lineno}: found a JSON {type(obj).__name__}; expected {expected}")
+        yield lineno, obj
 
 
 def _to_doc(item: Any, where: str) -> Doc:
@@ -300,17 +309,9 @@ def read_lists_jsonl(path: PathLike) -> list[RankingList]:
 def write_lists_jsonl(lists: Iterable[RankingList], path: PathLike) -> Path:
     """Write lists as canonical JSONL atomically (temp file in the same folder + ``os.replace``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for rl in lists:
-                f.write(rl.to_json() + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as f:
+        for rl in lists:
+            f.write(rl.to_json() + "\n")
     return path
 
 
@@ -355,46 +356,18 @@ def read_group_jsonl(
 
 # --------------------------------------------------------------------------- TREC files
 # One parser per format for the whole package (llmrank.runs): the same checks and file:line errors
-# for training data as for reranking and evaluation.  Imported on call: llmrank.runs imports
-# llmrank.data.record, whose package imports this module, so a module-level import would cycle.
-
-
-def _read_qrels(path: PathLike) -> dict[str, dict[str, int]]:
-    """TREC qrels (``qid iter docid rel``) or BEIR TSV qrels (``query-id corpus-id score``, header)."""
-    from llmrank.runs import read_qrels
-
-    return read_qrels(path)
-
-
-def _read_run(path: PathLike) -> dict[str, list[tuple[str, float]]]:
-    """TREC run (``qid Q0 docid rank score tag``) -> qid -> [(docid, score)] by decreasing score."""
-    from llmrank.runs import read_trec_run
-
-    return read_trec_run(path)
+# for training data as for reranking and evaluation.
 
 
 def _read_topics(path: PathLike) -> dict[str, str]:
     """Topics as TSV ``qid<TAB>query`` or BEIR ``queries.jsonl`` (``{_id, text}``; a BEIR folder works too)."""
-    from llmrank.runs import read_topics
-
     path = Path(path)
     return read_topics(path / "queries.jsonl" if path.is_dir() else path)
 
 
 def _read_corpus(path: PathLike, needed: set[str] | None = None) -> tuple[dict[str, Doc], Path]:
     """Corpus JSONL ``{_id, title, text}`` (or a BEIR folder); keeps only ``needed`` docids if given."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "corpus.jsonl"
-    corpus: dict[str, Doc] = {}
-    for lineno, obj in _iter_jsonl(path, "one document per line {_id, title, text}"):
-        docid = obj.get("_id", obj.get("docid", obj.get("id")))
-        if docid is None or not isinstance(obj.get("text", obj.get("contents")), str):
-            raise ValueError(f"{path}:{lineno}: expected a document {{_id, title, text}}")
-        docid = str(docid)
-        if needed is None or docid in needed:
-            corpus[docid] = Doc(docid, obj.get("text", obj.get("contents")), obj.get("title") or None)
-    return corpus, path
+    return read_corpus(path, needed), corpus_file(path)
 
 
 def _doc(corpus: dict[str, Doc], docid: str, corpus_path: Path) -> Doc:
@@ -409,48 +382,30 @@ def _doc(corpus: dict[str, Doc], docid: str, corpus_path: Path) -> Doc:
 
 @register_reader("rankllm")
 def read_rankllm(path: PathLike, qrels: PathLike | None = None, top_k: int | None = None) -> list[RankingList]:
-    """Read rank_llm / RankGPT candidates ``[{"query", "hits": [{content, qid, docid, rank, score}]}]``.
+    """Read rank_llm candidates: the current ``{query: {text, qid}, candidates: [{docid, score, doc}]}``
+    or the older ``{query, hits: [{content, qid, docid, rank, score}]}``, as a JSON list or JSONL
+    (one parser for the package: :func:`llmrank.runs.parse_rank_llm`).
 
-    Hits keep the file's order (sorted by ``rank`` when present); ``labels`` come from ``qrels``
-    (graded; unjudged and no-qrels = 0); hit scores go to ``meta["first_stage_scores"]``.
+    Candidates keep the file's order (older hits sorted by ``rank`` when present); every candidate
+    needs its passage text; ``labels`` come from ``qrels`` (graded; unjudged and no-qrels = 0);
+    candidate scores go to ``meta["first_stage_scores"]`` (None when the file has none).
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg}); expected a rank_llm JSON list") from None
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: top level is a JSON {type(data).__name__}; expected a list of {{query, hits}}")
-    judged = _read_qrels(qrels) if qrels is not None else {}
+    judged = read_qrels(qrels) if qrels is not None else {}
     out = []
-    for i, item in enumerate(data):
-        where = f"{path}: entry {i}"
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("query"), str)
-            or not isinstance(item.get("hits"), list)
-        ):
-            raise ValueError(f"{where}: expected {{query, hits: [{{content, qid, docid, rank, score}}]}}")
-        hits = item["hits"]
-        if hits and all("rank" in h for h in hits):
-            hits = sorted(hits, key=lambda h: h["rank"])
-        if top_k is not None:
-            hits = hits[:top_k]
-        try:
-            qid = str(item["qid"]) if "qid" in item else (str(hits[0]["qid"]) if hits else f"entry{i}")
-            docs = [Doc(str(h["docid"]), h["content"], h.get("title") or None) for h in hits]
-        except (KeyError, TypeError) as err:
-            raise ValueError(
-                f"{where}: hit without {err}; expected hits {{content, qid, docid, rank, score}}"
-            ) from None
+    for i, request in enumerate(parse_rank_llm(path)):
+        candidates = request.candidates[:top_k] if top_k is not None else request.candidates
+        for j, cand in enumerate(candidates):
+            if cand.text is None:
+                raise missing_text_error(request, j, "training needs every passage's text")
+        qid = request.qid if request.qid is not None else f"entry{i}"
         rel = judged.get(qid, {})
         out.append(
             RankingList(
                 qid=qid,
-                query=item["query"],
-                docs=docs,
-                labels=[float(rel.get(d.docid, 0)) for d in docs],
-                meta={"first_stage_scores": [float(h.get("score", 0.0)) for h in hits]},
+                query=request.query,
+                docs=[Doc(c.docid, str(c.text), c.title) for c in candidates],
+                labels=[float(rel.get(c.docid, 0)) for c in candidates],
+                meta={"first_stage_scores": [c.score for c in candidates]},
             )
         )
     return _drop_empty(out, path)
@@ -517,8 +472,8 @@ def read_trec(
     or a BEIR folder; ``qrels`` (optional): graded labels, unjudged = 0; ``top_k``: keep the best k
     of each query. Only the documents the run needs are kept in memory.
     """
-    run = _read_run(path)
-    judged = _read_qrels(qrels) if qrels is not None else {}
+    run = read_trec_run(path)
+    judged = read_qrels(qrels) if qrels is not None else {}
     return _drop_empty(_lists_from_run(run, _read_topics(topics), topics, corpus, judged, top_k), path)
 
 
@@ -542,8 +497,8 @@ def read_beir(
     if not qrels_path.exists():
         have = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
         raise ValueError(f"BEIR folder {folder} has no split {split!r} ({qrels_path} missing; splits: {have})")
-    judged = _read_qrels(qrels_path)
-    full_run = _read_run(run)
+    judged = read_qrels(qrels_path)
+    full_run = read_trec_run(run)
     run_split = {q: hits for q, hits in full_run.items() if q in judged}
     lists = _lists_from_run(
         run_split,

@@ -12,18 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmrank.document import STAGES, Doc
 
-@dataclass
-class Doc:
-    """A candidate document. ``title`` is kept apart so each family can join it its own way."""
-
-    docid: str
-    text: str
-    title: str | None = None
-
-    def full_text(self, sep: str = " ") -> str:
-        """Title and text joined the BEIR way (``title + sep + text``) when a title exists."""
-        return f"{self.title}{sep}{self.text}" if self.title else self.text
+__all__ = ["STAGES", "Doc", "RankingList"]
 
 
 @dataclass
@@ -51,6 +42,11 @@ class RankingList:
         if self.order is not None and sorted(self.order) != list(range(n)):
             raise ValueError(
                 f"list {self.qid!r}: order {self.order} is not a permutation of 0..{n - 1}"
+            )
+        tagged = sum(d.stage is not None for d in self.docs)
+        if 0 < tagged < n:
+            raise ValueError(
+                f"list {self.qid!r}: {tagged} of {n} documents have a stage; tag all of them or none"
             )
 
     def __len__(self) -> int:
@@ -89,7 +85,12 @@ class RankingList:
             "qid": self.qid,
             "query": self.query,
             "docs": [
-                {"docid": d.docid, "text": d.text, **({"title": d.title} if d.title else {})}
+                {
+                    "docid": d.docid,
+                    "text": d.text,
+                    **({"title": d.title} if d.title else {}),
+                    **({"stage": d.stage} if d.stage is not None else {}),
+                }
                 for d in self.docs
             ],
             "labels": list(self.labels),
@@ -105,7 +106,7 @@ class RankingList:
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> RankingList:
-        docs = [Doc(str(d["docid"]), d["text"], d.get("title")) for d in obj["docs"]]
+        docs = [Doc(str(d["docid"]), d["text"], d.get("title"), d.get("stage")) for d in obj["docs"]]
         return cls(
             qid=str(obj["qid"]),
             query=obj["query"],

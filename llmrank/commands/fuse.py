@@ -1,0 +1,58 @@
+"""`llmrank fuse`: fuse a reranked run with its first stage (RRF or linear interpolation)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "fuse",
+        help="fuse a reranked run with its first-stage run (reciprocal-rank or linear fusion)",
+        description="Fuse two TREC runs. RRF: sum of 1/(k + rank). Linear: w * minmax(rerank) + "
+        "(1 - w) * minmax(first stage) per query, with w chosen on validation queries "
+        "(`llmrank tune-fusion`), never on the queries you report.",
+    )
+    p.add_argument("--run", required=True, help="the reranker's TREC run")
+    p.add_argument("--first-stage", required=True, help="the first stage's TREC run")
+    p.add_argument("--method", choices=["rrf", "linear"], required=True)
+    weight = p.add_mutually_exclusive_group()
+    weight.add_argument("--weight", type=float, help="linear weight of the reranker in [0, 1]")
+    weight.add_argument("--weight-from", help="JSON written by `llmrank tune-fusion` (its 'weight')")
+    p.add_argument("--k", type=float, default=60.0, help="RRF constant (default 60)")
+    p.add_argument("--normalization", choices=["minmax", "zscore"], default="minmax")
+    p.add_argument("--out", required=True, help="output TREC run")
+    p.set_defaults(func=run)
+    return p
+
+
+def tuned_weight(path: str) -> float:
+    """The weight stored by `llmrank tune-fusion`, with a one-line error when it is not there."""
+    from llmrank.cli import CLIError
+
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+        return float(obj["weight"])
+    except FileNotFoundError:
+        raise CLIError(f"{path}: no such file; write it with `llmrank tune-fusion`") from None
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise CLIError(f"{path}: not a `llmrank tune-fusion` result (needs a numeric 'weight')") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from llmrank.cli import CLIError
+    from llmrank.fusion import fuse
+    from llmrank.runs import read_trec_run, write_trec_run
+
+    if args.method == "linear" and args.weight is None and args.weight_from is None:
+        raise CLIError("--method linear needs --weight or --weight-from (tune it with `llmrank tune-fusion`)")
+    weight = tuned_weight(args.weight_from) if args.weight_from else args.weight
+    fused = fuse(read_trec_run(args.run), read_trec_run(args.first_stage), args.method,
+                 weight=weight, k=args.k, normalization=args.normalization)
+    write_trec_run(args.out, fused, tag=f"llmrank-{args.method}")
+    print(f"wrote {args.out} ({len(fused)} queries, {args.method}"
+          + (f", weight {weight}" if args.method == "linear" else f", k {args.k:g}") + ")")
+    return 0
