@@ -95,9 +95,11 @@ def build_assets(folder: Path) -> dict[str, str]:
 
 
 def _fill(value: Any, subs: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        for key, sub in subs.items():
+    for key, sub in subs.items():
+        if isinstance(value, str):
             value = value.replace("{" + key + "}", sub)
+        elif isinstance(value, bytes):
+            value = value.replace(b"{" + key.encode() + b"}", sub.encode())
     return value
 
 
@@ -160,10 +162,11 @@ def run_case(case: dict[str, Any], assets: dict[str, str], root: Path, script: s
                 path.mkdir(parents=True, exist_ok=True)
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
+            content = _fill(content, subs)
             if isinstance(content, bytes):
                 path.write_bytes(content)
             else:
-                path.write_text(_fill(content, subs), encoding="utf-8")
+                path.write_text(content, encoding="utf-8")
         for rel in case.get("fifo") or []:
             os.mkfifo(tmp / rel)
         argv = [script, *[_fill(a, subs) for a in case["argv"]]]
