@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out")
     check_output_file(latency, "--latency")
     check_input_file(args.run, "--run")
-    check_model_arg(args.model)
     docs: dict = {}
     topics: dict = {}
     if is_rank_llm_json(args.run):
@@ -73,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("no document texts: pass --index or --corpus (or a rank_llm JSON run)")
     wanted = {d for ranked in run_.values() for d, _ in ranked[: args.top_k]}
     lists = build_lists(run_, topics, store.get(wanted), args.top_k)
+    check_model_arg(args.model)  # after the inputs: a bad data file is reported whatever the model
     ranker = load_ranker_or_none(args.model)
     reranked, stats = rerank_lists(ranker, lists, args.batch_size, progress=not args.no_progress,
                                    queries_per_chunk=args.queries_per_chunk)

@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     spec = data_spec(args.data, args.format, args.set)
     if "path" in spec and not Path(str(spec["path"])).exists():
         raise CLIError(f"--data {spec['path']} does not exist")
-    check_model_arg(args.model)
     lists = list(load_source(spec))
+    check_model_arg(args.model)
     ranker = _device_ranker(args.model)
 
     def progress(done: int, total: int) -> None:
