@@ -106,7 +106,7 @@ def test_train_help_and_bad_forms(work: Path) -> None:
     proc = run_cli([script, "train", "--help"], cwd=work)
     assert proc.returncode == 0 and "--config" in proc.stdout
     proc = run_cli([script, "train", "--config", str(work)], cwd=work)  # a folder as the recipe
-    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "is a folder" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "is a directory, expected a file" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -69,7 +69,7 @@ def check_input_file(path: str | os.PathLike[str] | None, flag: str) -> None:
     if not p.exists():
         raise CLIError(f"{flag} {p} does not exist")
     if p.is_dir():
-        raise CLIError(f"{flag} {p} is a folder; give a file")
+        raise CLIError(f"{flag} {p} is a directory, expected a file")
 
 
 #: endings that mark a file argument (a Pyserini topics/qrels name has none of them)
