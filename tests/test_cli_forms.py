@@ -120,6 +120,7 @@ def test_score(work: Path, trained: Path) -> None:
     assert len(lists) == 12 and all(len(r["teacher_scores"]) == len(r["docs"]) for r in lists)
 
 
+@pytest.mark.slow
 def test_merge_lora_and_push(work: Path) -> None:
     """`llmrank merge-lora --model LORA --out MERGED` and both `llmrank push` forms, against a local fake Hub."""
     from tests.fake_hub import FakeHub
