@@ -33,6 +33,7 @@ COMMANDS = [
     "merge_lora",
     "fuse",
     "tune_fusion",
+    "export",
 ]
 
 #: exit status of a command stopped by SIGINT (128 + signal number 2, as shells report it)

@@ -49,6 +49,10 @@ class DataArgs:
     seed: int = 42
     eval_top_k: int = 100
     eval_max_lists: int | None = None
+    #: validation MRR counts a document as relevant when its label >= this. 1 (the default) suits
+    #: binary qrels (MS MARCO dev, BEIR); TREC DL's convention is 2 (graded 0-3 qrels). The
+    #: threshold is part of the logged key: ``eval_mrr@10_rel1`` / ``eval_mrr@10_rel2``.
+    mrr_min_relevance: float = 1.0
 
 
 @dataclass
@@ -259,11 +263,18 @@ def load_recipe(path: str | Path | None = None, overrides: dict[str, Any] | None
         p = Path(path)
         if not p.exists():
             raise RecipeError(f"recipe {path} does not exist")
+        if p.is_dir():
+            raise RecipeError(f"recipe {path} is a directory; give the recipe's YAML file, e.g. {p}/recipe.yaml")
         where = str(p)
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise RecipeError(f"{p}: not UTF-8 text; re-save the recipe as UTF-8") from None
         except yaml.YAMLError as exc:
-            raise RecipeError(f"{p}: not valid YAML: {exc}") from None
+            mark = getattr(exc, "problem_mark", None)
+            at = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(p)
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise RecipeError(f"{at}: not valid YAML: {' '.join(str(problem).split())}") from None
         if not isinstance(raw, dict):
             raise RecipeError(f"{p}: a recipe is a mapping with sections {', '.join(SECTIONS)}")
     for key in raw:
@@ -296,11 +307,7 @@ def recipe_from_dict(raw: dict[str, Any], where: str = "recipe", source: str | N
     if data.label_source not in ("labels", "binary", "teacher"):
         raise RecipeError(f"{where}: data.label_source must be labels, binary or teacher, not {data.label_source!r}")
 
-    objective = raw.get("objective") or [{"name": "softmax", "weight": 1.0}]
-    if isinstance(objective, dict):
-        objective = [{"name": k, **(v if isinstance(v, dict) else {"weight": v})} for k, v in objective.items()]
-    if not isinstance(objective, list) or not all(isinstance(t, dict) and "name" in t for t in objective):
-        raise RecipeError(f"{where}: objective is a list of {{name: ..., weight: ...}} terms")
+    objective = _objective_terms(raw.get("objective"), where)
 
     distill = None
     if raw.get("distill"):
@@ -314,10 +321,16 @@ def recipe_from_dict(raw: dict[str, Any], where: str = "recipe", source: str | N
     training_raw = dict(raw.get("training") or {})
     _check_keys("training", training_raw, RankingTrainingArguments, where)
     training_raw.setdefault("output_dir", "outputs/llmrank")
+    typed_training = _typed("training", training_raw, RankingTrainingArguments)
+    _check_ranges(where, typed_training, _TRAINING_RANGES, "training")
+    _check_ranges(where, dataclasses.asdict(data), _DATA_RANGES, "data")
     try:
-        training = RankingTrainingArguments(**_typed("training", training_raw, RankingTrainingArguments))
+        training = RankingTrainingArguments(**typed_training)
     except (TypeError, ValueError) as exc:
-        raise RecipeError(f"{where}: training: {exc}") from None
+        raise RecipeError(f"{where}: training: {' '.join(str(exc).split())}") from None
+    out = Path(training.output_dir)
+    if out.exists() and not out.is_dir():
+        raise RecipeError(f"{where}: training.output_dir {out} is a file; give a folder path")
     clean = dict(raw)
     clean["training"] = training_raw
     return Recipe(
@@ -331,6 +344,84 @@ def recipe_from_dict(raw: dict[str, Any], where: str = "recipe", source: str | N
         source=source,
         raw=clean,
     )
+
+
+def _objective_terms(objective: Any, where: str) -> list[dict[str, Any]]:
+    """The ``objective`` section as a list of term dicts, with errors that name the term and key.
+
+    Accepted: a list of ``{name, weight, ...params}`` terms, or the shorthand mapping
+    ``{softmax: 1.0, ranknet: {weight: 0.5}}`` (loss name -> weight or term options)."""
+    if objective is None or objective == []:
+        return [{"name": "softmax", "weight": 1.0}]
+    if isinstance(objective, dict):
+        if "name" in objective or "weight" in objective:
+            # one term written as a mapping: `objective: {name: softmax}` is not the shorthand form
+            raise RecipeError(
+                f"{where}: objective is a list of terms; write `objective: [{{name: "
+                f"{objective.get('name', '...')}, weight: 1.0}}]` (a list, note the brackets)"
+            )
+        objective = [{"name": k, **(v if isinstance(v, dict) else {"weight": v})} for k, v in objective.items()]
+    if not isinstance(objective, list):
+        raise RecipeError(f"{where}: objective is a list of {{name: ..., weight: ...}} terms, not {objective!r}")
+    for i, term in enumerate(objective):
+        if not isinstance(term, dict) or "name" not in term:
+            raise RecipeError(f"{where}: objective[{i}] is {term!r}; each term is a mapping like {{name: softmax}}")
+        if not isinstance(term["name"], str):
+            raise RecipeError(f"{where}: objective[{i}].name must be a loss name (a string), not {term['name']!r}")
+        weight = term.get("weight", 1.0)
+        if isinstance(weight, str):
+            try:
+                weight = float(weight)  # YAML reads `1e-1` as a string
+            except ValueError:
+                pass
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight != weight:
+            raise RecipeError(f"{where}: objective[{i}].weight must be a number, not {term.get('weight')!r}")
+        if "weight" in term:
+            term["weight"] = float(weight)
+    return objective
+
+
+# (minimum, strictly greater?) for numeric settings that would otherwise fail deep inside
+# training (torch's optimizer, the scheduler) after the output folder exists
+_TRAINING_RANGES: dict[str, tuple[float, bool]] = {
+    "learning_rate": (0.0, False),
+    "weight_decay": (0.0, False),
+    "per_device_train_batch_size": (1, False),
+    "per_device_eval_batch_size": (1, False),
+    "gradient_accumulation_steps": (1, False),
+    "num_train_epochs": (0.0, True),
+    "warmup_ratio": (0.0, False),
+    "warmup_steps": (0, False),
+    "logging_steps": (0.0, True),
+    "save_steps": (0.0, True),
+    "eval_steps": (0.0, True),
+    "max_grad_norm": (0.0, False),
+    "adam_epsilon": (0.0, False),
+    "eval_k": (1, False),
+    "eval_batch_lists": (1, False),
+    "dataloader_num_workers": (0, False),
+}
+_DATA_RANGES: dict[str, tuple[float, bool]] = {
+    "group_size": (1, False),
+    "positives_per_group": (0, False),
+    "eval_top_k": (1, False),
+    "eval_max_lists": (1, False),
+    "mrr_min_relevance": (0.0, True),
+}
+
+
+def _check_ranges(where: str, values: dict[str, Any], ranges: dict[str, tuple[float, bool]], section: str) -> None:
+    for key, (low, strict) in ranges.items():
+        value = values.get(key)
+        if key == "num_train_epochs" and (values.get("max_steps") or -1) > 0:
+            continue  # max_steps decides the length; epochs are not used
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if value != value or (value <= low if strict else value < low):
+            bound = f"> {low}" if strict else f">= {low}"
+            raise RecipeError(f"{where}: {section}.{key} = {value!r} is invalid; it must be {bound}")
+    if section == "training" and (values.get("warmup_ratio") or 0) > 1:
+        raise RecipeError(f"{where}: training.warmup_ratio = {values['warmup_ratio']!r} is invalid; it is a fraction in [0, 1]")
 
 
 def recipe_from_argv(argv: list[str] | None = None) -> Recipe:

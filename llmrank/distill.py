@@ -298,12 +298,12 @@ def score_lists_to_file(
     return result
 
 
-def _device_ranker(path: str) -> Any:
+def _device_ranker(path: str, **kwargs: Any) -> Any:
     import torch
 
-    from llmrank.rankers.base import load_ranker
+    from llmrank.loading import load_ranker
 
-    ranker = load_ranker(path)
+    ranker = load_ranker(path, **kwargs)
     if torch.cuda.is_available():
         ranker = ranker.to("cuda")
     return ranker
@@ -410,6 +410,9 @@ def _metric(metrics: dict[str, float], name: str, k: int) -> float | None:
     for key in (f"eval_{name}@{k}", f"{name}@{k}"):
         if key in metrics:
             return float(metrics[key])
+    for key, value in metrics.items():  # MRR carries its relevance threshold: eval_mrr@10_rel1
+        if key.removeprefix("eval_").startswith(f"{name}@{k}_rel"):
+            return float(value)
     return None
 
 

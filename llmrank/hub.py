@@ -1,10 +1,18 @@
-"""Share checkpoints on the Hugging Face Hub: validate, (optionally) merge LoRA, card, one commit.
+"""Share checkpoints on the Hugging Face Hub: validate, export, card, one commit.
 
-:func:`push_checkpoint` is what ``llmrank push`` and the trainer's ``hub:`` block call. A push is
-a single Hub commit (``HfApi.create_commit``): either every file of the checkpoint lands, or
-none does, so a failed push never leaves a half-updated model that a later push could not fix.
-Stale weight files of the llmrank layout (say ``adapter/`` after pushing a merged model over an
-adapter one) are deleted in that same commit, so the repo always loads as what was pushed last.
+:func:`push_checkpoint` is what ``llmrank push`` and the trainer's ``hub:`` block call. By default
+(``format: auto``) the checkpoint is first exported (:mod:`llmrank.export`) to the standard layout
+of its family, which other tools load: a sentence-transformers / transformers sequence-classification
+folder for cross-encoders, a stock T5 or causal LM for seq2seq and FIRST (LoRA merged, or a PEFT
+adapter with ``adapter``). A checkpoint that cannot be exported exactly (e.g. ``cls`` pooling on
+BERT) is pushed in llmrank's own layout with a warning naming why; ``format: llmrank`` asks for
+that layout, and an explicit standard format that cannot be written is an error.
+
+A push is a single Hub commit (``HfApi.create_commit``): either every file lands, or none does,
+so a failed push never leaves a half-updated model that a later push could not fix. Stale model
+files of any layout (say ``adapter/`` after pushing a merged model over an adapter one, or
+llmrank's ``backbone/`` after pushing the standard layout) are deleted in that same commit, so
+the repo always loads as what was pushed last.
 
 The token comes from ``token=``, else ``HF_TOKEN`` or the ``hf auth login`` cache (through
 :func:`huggingface_hub.get_token`). It is handed to ``HfApi`` and never printed, logged or
@@ -25,6 +33,8 @@ from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from llmrank.export import FORMATS, ExportError, default_format, export_checkpoint
+from llmrank.model_card import EXPORT_META
 from llmrank.rankers.base import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME, HEAD_NAME, TOKENIZER_DIR
 
 logger = logging.getLogger(__name__)
@@ -55,6 +65,31 @@ EXCLUDE_PATTERNS = (
 
 #: Top-level entries that make up the model itself; remote ones not in a new push are deleted.
 LAYOUT_ENTRIES = (BACKBONE_DIR, ADAPTER_DIR, TOKENIZER_DIR, HEAD_NAME)
+#: Top-level files of the standard layouts (and of llmrank's config); stale ones are deleted too.
+STANDARD_LAYOUT_PATTERNS = (
+    CONFIG_NAME,
+    EXPORT_META,
+    "config.json",
+    "generation_config.json",
+    "model*.safetensors",
+    "model.safetensors.index.json",
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "tokenizer*",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "modules.json",
+    "config_sentence_transformers.json",
+    "sentence_bert_config.json",
+)
+#: ``format`` values of a push: ``auto`` (the family's standard layout) or an export format
+PUSH_FORMATS = ("auto", *FORMATS)
 
 _REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
@@ -68,9 +103,11 @@ class HubSettings:
     """The recipe's ``hub:`` block.
 
     ``strategy``: ``end`` pushes once after training, ``every_save`` after every checkpoint
-    save (each push is one blocking commit of the output folder). ``merge_lora``: push a
-    standalone merged model instead of the adapter. ``revision``: a branch (created from
-    ``main`` if missing); ``None`` pushes to ``main``.
+    save (each push is one blocking commit of the output folder). ``revision``: a branch
+    (created from ``main`` if missing); ``None`` pushes to ``main``. ``format``: ``auto``
+    (default: the family's standard layout, see the module docstring), ``sentence-transformers``,
+    ``transformers``, ``vllm`` or ``llmrank``. Standard layouts merge LoRA unless ``adapter``
+    (a PEFT adapter folder); ``merge_lora`` merges an adapter in the ``llmrank`` layout.
     """
 
     repo_id: str
@@ -78,11 +115,17 @@ class HubSettings:
     strategy: str = "end"
     merge_lora: bool = False
     revision: str | None = None
+    format: str = "auto"
+    adapter: bool = False
 
     def __post_init__(self) -> None:
         validate_repo_id(self.repo_id)
         if self.strategy not in STRATEGIES:
             raise HubError(f"hub.strategy {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        if self.format not in PUSH_FORMATS:
+            raise HubError(f"hub.format {self.format!r} is not one of {', '.join(PUSH_FORMATS)}")
+        if self.adapter and self.merge_lora:
+            raise HubError("hub.adapter and hub.merge_lora contradict each other; choose one")
 
     @classmethod
     def from_any(cls, obj: HubSettings | Mapping[str, Any] | Any) -> HubSettings:
@@ -207,11 +250,12 @@ def push_checkpoint(
 ) -> str:
     """Push an llmrank checkpoint folder to the Hub in one commit; returns the commit URL.
 
-    Steps: validate the settings and the folder, find a token (before any request), merge
-    LoRA into a temporary folder if ``merge_lora`` and the checkpoint is an adapter, (re)write
-    the model card with the repo id, create the repo (``exist_ok``) and the branch, then one
-    ``create_commit`` adding every file of :func:`upload_files` and deleting stale layout files.
-    ``endpoint`` defaults to ``HF_ENDPOINT`` / huggingface.co.
+    Steps: validate the settings and the folder, find a token (before any request), export the
+    checkpoint to a temporary folder in the layout of ``settings.format`` (``llmrank``: merge LoRA
+    there if ``merge_lora`` and the checkpoint is an adapter), (re)write the model card with the
+    repo id, create the repo (``exist_ok``) and the branch, then one ``create_commit`` adding every
+    file of :func:`upload_files` and deleting stale model files. ``endpoint`` defaults to
+    ``HF_ENDPOINT`` / huggingface.co.
     """
     settings = HubSettings.from_any(hub_settings)
     src = check_checkpoint(ckpt_dir)
@@ -220,10 +264,25 @@ def push_checkpoint(
     tmp_root: Path | None = None
     try:
         folder = src
-        if settings.merge_lora and is_adapter_checkpoint(src):
+        fmt = settings.format
+        if fmt == "auto":
+            family = json.loads((src / CONFIG_NAME).read_text()).get("family", "")
+            fmt = default_format(family) or "llmrank"
+        if fmt != "llmrank":
+            tmp_root = Path(tempfile.mkdtemp(prefix=".tmp-push-"))
+            try:
+                folder = export_checkpoint(src, tmp_root / "export", fmt, adapter=settings.adapter, write_card=False)
+            except ExportError as exc:
+                if settings.format != "auto":
+                    raise
+                logger.warning("pushing the llmrank layout: the %s export is not exact for this checkpoint (%s)", fmt, exc)
+                folder, fmt = src, "llmrank"
+        if fmt == "llmrank" and settings.adapter:
+            raise HubError("hub.adapter needs a standard format (sentence-transformers, transformers, vllm)")
+        if fmt == "llmrank" and settings.merge_lora and is_adapter_checkpoint(src):
             from llmrank.merge import merge_lora
 
-            tmp_root = Path(tempfile.mkdtemp(prefix=".tmp-push-"))
+            tmp_root = tmp_root or Path(tempfile.mkdtemp(prefix=".tmp-push-"))
             folder = merge_lora(src, tmp_root / "merged", write_card=False)
         if write_card:
             from llmrank.model_card import write_model_card
@@ -251,9 +310,7 @@ def _commit_folder(
         remote = set(api.list_repo_files(repo, revision=settings.revision, repo_type="model"))
         ops: list[Any] = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(folder / rel)) for rel in files]
         keep = set(files)
-        stale = sorted(
-            name for name in remote if name not in keep and name.split("/", 1)[0] in LAYOUT_ENTRIES
-        )
+        stale = sorted(name for name in remote if name not in keep and _is_model_file(name))
         ops += [CommitOperationDelete(path_in_repo=name) for name in stale]
         message = commit_message or _default_message(folder)
         info = api.create_commit(
@@ -272,7 +329,21 @@ def _commit_folder(
     return str(info.commit_url) if hasattr(info, "commit_url") else str(info)
 
 
+def _is_model_file(name: str) -> bool:
+    """Part of some model layout (llmrank's or a standard one), so stale when not pushed again."""
+    if name.split("/", 1)[0] in LAYOUT_ENTRIES:
+        return True
+    return "/" not in name and any(fnmatch.fnmatch(name, p) for p in STANDARD_LAYOUT_PATTERNS)
+
+
 def _default_message(folder: Path) -> str:
+    if (folder / EXPORT_META).is_file():
+        try:
+            meta = json.loads((folder / EXPORT_META).read_text())
+            kind = "PEFT adapter" if meta.get("adapter") else f"{meta.get('format')} model"
+            return f"llmrank: upload {meta.get('family', 'ranker')} {kind}"
+        except (OSError, ValueError):
+            return "llmrank: upload ranker"
     try:
         meta = json.loads((folder / CONFIG_NAME).read_text())
         kind = "LoRA adapter" if (folder / ADAPTER_DIR).is_dir() and not (folder / BACKBONE_DIR).is_dir() else "model"

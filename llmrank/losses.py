@@ -502,8 +502,14 @@ def first_ranknet_loss(
     For each list: pairs (i, j) of valid items with 1-based teacher ranks ``r_i < r_j``, weight
     ``w_ij = 1/(r_i + r_j)``; ``L_b = (1/P_b)·Σ w_ij·softplus(−(s_i − s_j))`` (mean over the P_b pairs,
     not normalised by Σw).  ``mean`` averages L_b over lists with ≥1 pair (FIRST skips NaN lists);
-    ``sum`` sums them; ``none`` returns ``[B]``.  ``weights`` (per item) multiply pair (i, j) by w_i."""
-    s, r, m, w = _prepare(scores, teacher_ranks, mask, weights, reduction, "first_ranknet_loss", "teacher_ranks")
+    ``sum`` sums them; ``none`` returns ``[B]``.  ``pairs`` is FIRST's own reduction: one mean over all
+    valid pairs of the batch, ``Σ_b Σ w_ij·softplus(·) / Σ_b P_b``, so a window of 20 (190 pairs) weighs
+    more than one of 5 (10 pairs); ``mean`` gives every list the same weight.  The two agree when all
+    lists have the same number of pairs.  ``weights`` (per item) multiply pair (i, j) by w_i."""
+    over_pairs = reduction == "pairs"
+    s, r, m, w = _prepare(
+        scores, teacher_ranks, mask, weights, "sum" if over_pairs else reduction, "first_ranknet_loss", "teacher_ranks"
+    )
     if bool(((r < 1) & m).any()):
         raise ValueError("first_ranknet_loss: teacher_ranks must be 1-based (>= 1) at valid positions")
     d = s.unsqueeze(-1) - s.unsqueeze(-2)
@@ -513,6 +519,8 @@ def first_ranknet_loss(
         pair_w = pair_w * w.unsqueeze(-1)
     loss = torch.where(valid, pair_w * F.softplus(-d), torch.zeros_like(d)).sum((-1, -2))
     pairs = valid.sum((-1, -2))
+    if over_pairs:
+        return loss.sum() / pairs.sum().clamp_min(1).to(loss.dtype)
     per_list = loss / pairs.clamp_min(1).to(loss.dtype)
     return _reduce(per_list, pairs > 0, reduction)
 
@@ -971,6 +979,14 @@ LOSSES: dict[str, LossSpec] = {
     "lm": LossSpec(None, "lm_loss"),
 }
 
+#: losses whose scores are LiPO's implicit reward β·(log π_θ − log π_ref), not the ranker's scores
+LOGPROB_LOSSES = frozenset({"lipo_lambda"})
+NEEDS_REFERENCE = (
+    "loss {name!r} needs policy and reference log-probabilities (LiPO's s = beta * (log pi - log pi_ref)), "
+    "which this ranker does not provide (FIRST does; so does seq2seq with options.mode: monot5); "
+    "use `lambdarank` for the score-only variant (the same DCG-lambda-weighted pairwise logistic loss on the scores)"
+)
+
 _TARGET_SOURCES = {
     "labels": "relevance labels of the data (qrels / `labels` of each list)",
     "teacher_scores": "teacher scores (a `distill:` section in the recipe, or scored data with teacher scores)",
@@ -1020,6 +1036,12 @@ class ObjectiveTerm:
                     f"loss {self.name!r} has no parameter {key!r}{hint}; "
                     f"valid: {', '.join(sorted(allowed)) or '(none)'}"
                 )
+        reduction = self.params.get("reduction")
+        if reduction is not None:
+            # an objective needs a scalar: "none" would fail at the first batch, after the output exists
+            valid = ("mean", "sum", "pairs") if LOSSES[self.name].fn is first_ranknet_loss else ("mean", "sum")
+            if reduction not in valid:
+                raise ValueError(f"loss {self.name!r}: reduction must be one of {', '.join(valid)}, got {reduction!r}")
         self.weight = float(self.weight)
 
 
@@ -1071,6 +1093,12 @@ class Objective:
         """Targets the terms read ("labels", "teacher_scores", "teacher_ranks", "lm_loss")."""
         return {LOSSES[t.name].target for t in self.terms}
 
+    @property
+    def needs_logprobs(self) -> bool:
+        """True when a term scores with policy and reference log-probabilities (LiPO-λ): the
+        ranker must then provide ``logprobs`` and ``ref_logprobs``."""
+        return any(t.name in LOGPROB_LOSSES for t in self.terms)
+
     def __call__(self, output: Any, targets: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         mask = targets.get("list_mask")
         if mask is None:
@@ -1096,10 +1124,12 @@ class Objective:
                     )
                 params = dict(term.params)
                 scores = output.scores
-                if term.name == "lipo_lambda":
+                if term.name in LOGPROB_LOSSES:
                     beta = params.pop("beta", 0.05)
-                    if output.logprobs is not None and output.ref_logprobs is not None:
-                        scores = lipo_scores(output.logprobs, output.ref_logprobs, beta=beta)
+                    if output.logprobs is None or output.ref_logprobs is None:
+                        # without them LiPO-λ would silently be LambdaRank on raw scores
+                        raise ValueError(NEEDS_REFERENCE.format(name=term.name))
+                    scores = lipo_scores(output.logprobs, output.ref_logprobs, beta=beta)
                 value = spec.fn(scores, target, mask=mask, **spec.fixed, **params)
             key = term.name
             i = 2

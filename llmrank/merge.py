@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from llmrank.rankers.base import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME, load_ranker
+from llmrank.loading import load_ranker
+from llmrank.rankers.base import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME
 
 __all__ = ["merge_lora", "merge_ranker"]
 

@@ -36,6 +36,10 @@ logger = logging.getLogger(__name__)
 
 TEMPLATE_PATH = Path(__file__).parent / "templates" / "model_card.md"
 CARD_NAME = "README.md"
+#: provenance of an exported folder (``llmrank export``): format, family, settings, merged LoRA
+EXPORT_META = "llmrank_export.json"
+#: Hub ``library_name`` per export format (adapters: ``peft``)
+LIBRARY_BY_FORMAT = {"sentence-transformers": "sentence-transformers", "transformers": "transformers", "vllm": "transformers"}
 RECIPE_NAME = "recipe.yaml"
 #: evaluation files picked up from the checkpoint folder
 EVAL_RESULT_GLOBS = ("eval_results*.json", "beir_results*.json", "trec_dl_results*.json", "evaluation*.json")
@@ -444,7 +448,7 @@ def _looks_like_hub_id(name: str | None) -> bool:
 
 
 def _backbone_config(ckpt: Path, base: str | None) -> dict[str, Any]:
-    for cand in (ckpt / BACKBONE_DIR / "config.json", Path(base or "") / "config.json"):
+    for cand in (ckpt / BACKBONE_DIR / "config.json", ckpt / "config.json", Path(base or "") / "config.json"):
         try:
             if cand.is_file():
                 return json.loads(cand.read_text())
@@ -495,18 +499,30 @@ def build_model_card(
     datasets: Sequence[str] | None = None,
     tags: Sequence[str] | None = None,
     license: str | None = None,
+    load_id: str | None = None,
 ) -> Any:
-    """A :class:`huggingface_hub.ModelCard` for the checkpoint (see :func:`write_model_card`)."""
+    """A :class:`huggingface_hub.ModelCard` for the checkpoint (see :func:`write_model_card`);
+    ``load_id`` is the id/path the usage snippets load (default: ``repo_id``, else the folder)."""
     from huggingface_hub import ModelCard, ModelCardData
 
     ckpt = Path(ckpt_dir)
-    meta = json.loads((ckpt / CONFIG_NAME).read_text()) if (ckpt / CONFIG_NAME).is_file() else {}
+    exported = _read_json(ckpt / EXPORT_META)
+    meta = exported or _read_json(ckpt / CONFIG_NAME)
     settings = meta.get("settings", {})
     family = meta.get("family") or settings.get("family") or "unknown"
     merged = meta.get("merged_lora") or {}
     base = str(merged.get("base_model") or settings.get("model_name_or_path") or "unknown")
     lora = settings.get("lora")
-    is_adapter = (ckpt / ADAPTER_DIR).is_dir() and not (ckpt / BACKBONE_DIR).is_dir()
+    if exported:
+        is_adapter = bool(exported.get("adapter"))
+        if is_adapter:
+            lora = _adapter_lora(ckpt) or lora
+    else:
+        is_adapter = (ckpt / ADAPTER_DIR).is_dir() and not (ckpt / BACKBONE_DIR).is_dir()
+    export_format = exported.get("format") if exported else None
+    library = "llmrank"
+    if exported:
+        library = "peft" if is_adapter else LIBRARY_BY_FORMAT.get(str(export_format), "transformers")
 
     if recipe is None and (ckpt / RECIPE_NAME).is_file():
         recipe = ckpt / RECIPE_NAME
@@ -552,6 +568,8 @@ def build_model_card(
 
     hub_base = base if _looks_like_hub_id(base) else None
     all_tags = ["llmrank", "reranker", "text-ranking", family, *(_norm(t) for t, _ in terms)]
+    if library in ("sentence-transformers", "transformers"):
+        all_tags.append("cross-encoder" if family == "cross-encoder" else library)
     if is_adapter:
         all_tags.append("lora")
     all_tags += list(tags or [])
@@ -559,7 +577,7 @@ def build_model_card(
     card_data = ModelCardData(
         model_name=name,
         base_model=hub_base,
-        library_name="llmrank",
+        library_name=library,
         pipeline_tag="text-ranking",
         license=license,
         datasets=list(datasets) if datasets else None,
@@ -599,7 +617,7 @@ def build_model_card(
         max_length=settings.get("max_length", "?"),
         query_max_length=settings.get("query_max_length", "?"),
         dtype=settings.get("dtype", "?"),
-        load_id=repo_id or str(ckpt),
+        load_id=repo_id or load_id or str(ckpt),
         eval_table=eval_table(rows),
         first_stages=first_stages,
         eval_files_hint=", ".join(EVAL_RESULT_GLOBS),
@@ -607,7 +625,90 @@ def build_model_card(
         recipe_yaml=recipe_yaml,
         versions=_versions(),
         citations=citations,
+        export_format=export_format,
+        **_usage(ckpt, family, settings, export_format, is_adapter),
     )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _adapter_lora(ckpt: Path) -> dict[str, Any] | None:
+    cfg = _read_json(ckpt / "adapter_config.json")
+    if not cfg:
+        return None
+    return {"r": cfg.get("r"), "alpha": cfg.get("lora_alpha"), "dropout": cfg.get("lora_dropout"), "target_modules": "as in adapter_config.json"}
+
+
+def _usage(ckpt: Path, family: str, settings: Mapping[str, Any], export_format: str | None, is_adapter: bool) -> dict[str, Any]:
+    """Template variables of the card's Usage section for the folder's layout."""
+    if not export_format or export_format == "llmrank":
+        return {"layout": "llmrank"}
+    cfg = _read_json(ckpt / "config.json")
+    tok = _read_json(ckpt / "tokenizer_config.json")
+    special = _read_json(ckpt / "special_tokens_map.json")
+
+    def token(name: str) -> str | None:
+        value = tok.get(name) or special.get(name)
+        return value.get("content") if isinstance(value, dict) else value
+
+    options = settings.get("options") or {}
+    architecture = (cfg.get("architectures") or ["model"])[0]
+    out: dict[str, Any] = {
+        "architecture": architecture,
+        "eos_token": token("eos_token") or "",
+        "pad_token": token("pad_token"),
+        "query_prefix": options.get("query_prefix", "query:"),
+        "doc_prefix": options.get("doc_prefix", "document:"),
+        "st": export_format == "sentence-transformers",
+    }
+    if family == "cross-encoder":
+        out["is_decoder"] = options.get("pooling") == "last"
+        out["layout"] = "adapter" if is_adapter else ("decoder-seq-cls" if out["is_decoder"] else "encoder-seq-cls")
+    elif family == "seq2seq":
+        mode = options.get("mode", "rankt5")
+        out.update(
+            layout="seq2seq",
+            seq2seq_mode=mode,
+            query_prefix=options.get("query_prefix", "Query:"),
+            doc_prefix=options.get("doc_prefix", "Document:"),
+            suffix=options.get("suffix", "Relevant:" if mode == "monot5" else ""),
+            score_token=options.get("score_token", "<extra_id_10>"),
+            true_token=options.get("true_token", "true"),
+            false_token=options.get("false_token", "false"),
+            **_token_ids(ckpt, mode, options),
+        )
+    elif family == "first":
+        out["layout"] = "first"
+    else:
+        out["layout"] = "generic"
+    return out
+
+
+def _token_ids(ckpt: Path, mode: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Vocabulary ids the seq2seq snippet reads (looked up with the exported tokenizer)."""
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(ckpt))
+    except (OSError, ValueError):
+        return {"true_id": "?", "false_id": "?", "score_token_id": "?"}
+    from llmrank.rankers.seq2seq import token_id
+
+    out: dict[str, Any] = {"true_id": "?", "false_id": "?", "score_token_id": "?"}
+    try:
+        if mode == "monot5":
+            out["true_id"] = token_id(tokenizer, options.get("true_token", "true"), what="true_token", as_text=True)
+            out["false_id"] = token_id(tokenizer, options.get("false_token", "false"), what="false_token", as_text=True)
+        else:
+            out["score_token_id"] = token_id(tokenizer, options.get("score_token", "<extra_id_10>"), what="score_token")
+    except ValueError:
+        pass
+    return out
 
 
 def _walk_strings(node: Any) -> Iterable[str]:

@@ -83,6 +83,8 @@ class PipelineSettings:
     cache_dir: str | None = None
     progress: bool = True
     queries_per_chunk: int = 64
+    #: :func:`llmrank.load_ranker` keyword arguments (--family, --revision, ...; llmrank.commands.model_args)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def signature(self) -> dict[str, Any]:
         return {"model": self.model, "top_k": self.top_k, "hits": self.hits}
@@ -185,13 +187,13 @@ def trec_dl_tasks(
 
 
 # --------------------------------------------------------------------------- running
-def load_ranker_or_none(model: str | None) -> Any:
-    """``llmrank.load_ranker(model)``; ``None``/``'none'`` means first stage only."""
+def load_ranker_or_none(model: str | None, **kwargs: Any) -> Any:
+    """``llmrank.load_ranker(model, **kwargs)``; ``None``/``'none'`` means first stage only."""
     if model is None or model.lower() == "none":
         return None
     from llmrank import load_ranker
 
-    return load_ranker(model)
+    return load_ranker(model, **kwargs)
 
 
 def _first_stage(task: Task, settings: PipelineSettings, topics: Topics) -> tuple[Run, Any]:
@@ -300,7 +302,7 @@ def run_pipeline(
     tasks: Sequence[Task], settings: PipelineSettings, log: Callable[[str], None] = print
 ) -> tuple[str, list[dict[str, Any]]]:
     """Run every task (resuming finished ones) and write ``summary.{md,csv,json}``."""
-    ranker = load_ranker_or_none(settings.model)
+    ranker = load_ranker_or_none(settings.model, **settings.model_kwargs)
     results = []
     for task in tasks:
         res = run_task(task, ranker, settings)

@@ -38,9 +38,32 @@ def build_objective(recipe: Recipe) -> Any:
 
         terms = distillation_terms(terms, recipe.distill)
     try:
-        return Objective(terms)
+        objective = Objective(terms)
     except ValueError as exc:
         raise RecipeError(f"objective: {exc}") from None
+    _check_logprobs(objective, recipe)
+    return objective
+
+
+def _check_logprobs(objective: Any, recipe: Recipe) -> None:
+    """LiPO-λ scores with policy and reference log-probabilities; a family without them would
+    silently train LambdaRank on raw scores, so refuse at build time."""
+    if not getattr(objective, "needs_logprobs", False):
+        return
+    from llmrank.losses import LOGPROB_LOSSES, NEEDS_REFERENCE
+    from llmrank.rankers import family_class
+
+    try:
+        cls = family_class(recipe.model.family)
+    except ValueError as exc:
+        raise RecipeError(f"model.family: {exc}") from None
+    provides = getattr(cls, "provides_logprobs", None)
+    if not (callable(provides) and provides(recipe.model)):
+        name = next(t.name for t in objective.terms if t.name in LOGPROB_LOSSES)
+        where = f"family {recipe.model.family!r}"
+        if recipe.model.family == "seq2seq":
+            where += f" in mode {recipe.model.options.get('mode', 'rankt5')!r}"
+        raise RecipeError(f"objective: {where}: " + NEEDS_REFERENCE.format(name=name))
 
 
 def load_lists(recipe: Recipe) -> tuple[list, list]:
@@ -83,21 +106,55 @@ def _check_targets(objective: Any, recipe: Recipe, train: list) -> None:
         )
 
 
+def training_dataset(recipe: Recipe, train_lists: list) -> Any:
+    """Sampled groups for pointwise families; whole windows in their given order for listwise
+    families (FIRST), whose prompt and LM target are the window itself."""
+    from llmrank.data.sampling import GroupDataset, WindowDataset
+    from llmrank.rankers import family_class
+
+    cls = family_class(recipe.model.family)
+    if getattr(cls, "listwise_windows", False):
+        logger.info(
+            "family %r trains on whole windows in their given order: data.group_size and "
+            "data.positives_per_group are not used", recipe.model.family,
+        )  # fmt: skip
+        return WindowDataset(
+            train_lists, label_source=recipe.data.label_source, max_size=getattr(cls, "max_window", None)
+        )
+    return GroupDataset(
+        train_lists,
+        group_size=recipe.data.group_size,
+        positives_per_group=recipe.data.positives_per_group,
+        seed=recipe.data.seed,
+        label_source=recipe.data.label_source,
+    )
+
+
+def _card_metric_name(key: str) -> str:
+    """``eval_mrr@10_rel1`` -> ``MRR@10``, ``eval_mrr@10_rel2`` -> ``MRR(rel=2)@10`` (ir-measures style)."""
+    import re
+
+    name = key.removeprefix("eval_").replace("ndcg", "nDCG")
+    match = re.fullmatch(r"mrr@(\d+)_rel([\d.]+)", name)
+    if match:
+        k, rel = match.groups()
+        return f"MRR@{k}" if float(rel) == 1 else f"MRR(rel={rel})@{k}"
+    return name.replace("mrr", "MRR")
+
+
 def _card_rows(recipe: Recipe, metrics: dict[str, float]) -> list[dict[str, Any]]:
     """Validation metrics in the evaluation-table shape the model card reads."""
     name = Path(str((recipe.data.eval or {}).get("path", "validation"))).stem or "validation"
-    clean = {k.removeprefix("eval_").replace("ndcg", "nDCG").replace("mrr", "MRR"): v for k, v in metrics.items()}
+    clean = {_card_metric_name(k): v for k, v in metrics.items()}
     return [{"dataset": f"{name} (validation)", "first_stage": "validation lists", "metrics": clean}]
 
 
 def run_training(recipe: Recipe) -> TrainResult:
     """Build the ranker, data and objective from ``recipe`` and train; returns final metrics."""
     from transformers import set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
-    from llmrank.data.sampling import GroupDataset
     from llmrank.rankers import family_class
-    from llmrank.trainer import RankingTrainer
+    from llmrank.trainer import RankingTrainer, clean_stale_saves, latest_complete_checkpoint
 
     args = recipe.training
     set_seed(args.seed)
@@ -108,25 +165,32 @@ def run_training(recipe: Recipe) -> TrainResult:
 
         train_lists = attach_teacher_scores(train_lists, recipe.distill)
     _check_targets(objective, recipe, train_lists)
-    dataset = GroupDataset(
-        train_lists,
-        group_size=recipe.data.group_size,
-        positives_per_group=recipe.data.positives_per_group,
-        seed=recipe.data.seed,
-        label_source=recipe.data.label_source,
-    )
+    dataset = training_dataset(recipe, train_lists)
     ranker = family_class(recipe.model.family).build(recipe.model)
-    if "ref_logprobs" in getattr(objective, "needs", set()) or any(
-        t["name"] == "lipo_lambda" for t in recipe.objective
-    ):
+    if getattr(objective, "needs_logprobs", False):
         ranker.compute_reference = True
     if hasattr(ranker, "pretokenize"):
         ranker.pretokenize(train_lists + eval_lists)
 
     resume = args.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() in ("auto", "true", "latest"):
-        resume = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    if resume is True or (isinstance(resume, str) and resume.lower() in ("auto", "true", "latest")):
+        resume = None
+        if Path(args.output_dir).is_dir():
+            if args.process_index == 0:
+                clean_stale_saves(args.output_dir)
+            resume = latest_complete_checkpoint(args.output_dir)
         logger.info("resuming from %s", resume or "scratch (no checkpoint found)")
+    elif isinstance(resume, str) and resume:
+        from llmrank.trainer import checkpoint_problem
+
+        if not Path(resume).is_dir():
+            raise RecipeError(f"training.resume_from_checkpoint: {resume} is not a checkpoint folder")
+        problem = checkpoint_problem(resume)
+        if problem:
+            raise RecipeError(
+                f"training.resume_from_checkpoint: {resume} is incomplete ({problem}; its save was interrupted); "
+                "give an earlier checkpoint or `auto` for the newest complete one"
+            )
 
     trainer = RankingTrainer(
         model=ranker,
@@ -174,6 +238,9 @@ def _warn_uneven_last_batch(num_lists: int, args: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # `datasets` announces optional backends at INFO on import ("JAX version ... available"): noise
+    # that would turn a recipe error into several lines
+    logging.getLogger("datasets").setLevel(logging.WARNING)
     try:
         recipe = recipe_from_argv(argv)
         if recipe.distill is not None and recipe.distill.generations > 1:

@@ -9,8 +9,11 @@ layout: adapter or backbone + score head + tokenizer + resolved recipe + model c
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
+import shutil
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,6 +132,7 @@ class RankingTrainer(Trainer):
             k=self.args.eval_k,
             batch_lists=self.args.eval_batch_lists,
             accelerator=self.accelerator,
+            mrr_min_relevance=self.recipe.data.mrr_min_relevance if self.recipe is not None else 1.0,
         )
         metrics = {f"{metric_key_prefix}_{name}": value for name, value in metrics.items()}
         self.log(metrics)
@@ -164,6 +168,64 @@ class RankingTrainer(Trainer):
         self._load_from_checkpoint(self.state.best_model_checkpoint)
 
 
+# ----------------------------------------------------------------------------- resume
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+STALE_SAVE_PREFIX = ".tmp-save-"
+
+
+def checkpoint_problem(folder: str | os.PathLike) -> str | None:
+    """Why ``folder`` is not a complete checkpoint, or None when it is.
+
+    Trainer writes a checkpoint in steps (model, optimizer, RNG, then ``trainer_state.json``
+    last), so a kill during a save leaves a ``checkpoint-N`` without a readable trainer state or
+    without the model files; resuming from it would fail or, worse, start from the wrong weights."""
+    from llmrank.rankers.base import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME
+
+    path = Path(folder)
+    state = path / "trainer_state.json"
+    if not state.is_file():
+        return "no trainer_state.json"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return "trainer_state.json is truncated or unreadable"
+    if not (path / CONFIG_NAME).is_file():
+        return f"no {CONFIG_NAME}"
+    if not ((path / ADAPTER_DIR).is_dir() or (path / BACKBONE_DIR).is_dir()):
+        return f"no model files ({ADAPTER_DIR}/ or {BACKBONE_DIR}/)"
+    return None
+
+
+def latest_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """The newest ``checkpoint-N`` of ``output_dir`` that is complete (see :func:`checkpoint_problem`);
+    newer incomplete ones (a save killed midway) are skipped with a warning naming each."""
+    folder = Path(output_dir)
+    found = []
+    for child in folder.iterdir() if folder.is_dir() else ():
+        match = _CHECKPOINT.match(child.name)
+        if match and child.is_dir():
+            found.append((int(match.group(1)), child))
+    for _, child in sorted(found, reverse=True):
+        problem = checkpoint_problem(child)
+        if problem is None:
+            return str(child)
+        logger.warning("skipping incomplete checkpoint %s (%s; a save was interrupted)", child, problem)
+    return None
+
+
+def clean_stale_saves(output_dir: str | os.PathLike) -> list[str]:
+    """Remove ``.tmp-save-*`` folders that a killed save left in ``output_dir``; returns them.
+    Call only before training starts (no save of this run can be in progress then)."""
+    removed = []
+    folder = Path(output_dir)
+    for child in folder.iterdir() if folder.is_dir() else ():
+        if child.name.startswith(STALE_SAVE_PREFIX) and child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(str(child))
+            logger.warning("removed %s, left by an interrupted save", child)
+    return removed
+
+
 @torch.no_grad()
 def evaluate_lists(
     ranker: Ranker,
@@ -171,8 +233,12 @@ def evaluate_lists(
     k: int = 10,
     batch_lists: int = 8,
     accelerator: Any = None,
+    mrr_min_relevance: float = 1.0,
 ) -> dict[str, float]:
-    """nDCG@k and MRR@k (rel >= 1) of ``ranker`` over ``lists``; split across processes if any."""
+    """nDCG@k and MRR@k of ``ranker`` over ``lists``; split across processes if any.
+
+    MRR counts a document as relevant when its label >= ``mrr_min_relevance`` (1 for binary
+    qrels; TREC DL's convention is 2), and the key says which: ``mrr@10_rel2``."""
     from llmrank.metrics import mrr_at_k, ndcg_at_k
 
     was_training = ranker.training
@@ -185,7 +251,8 @@ def evaluate_lists(
     for lst, scores in zip(shard, ranker.score_lists(shard, batch_size=batch_lists)):
         s = torch.tensor([scores], dtype=torch.float64)
         y = torch.tensor([lst.labels], dtype=torch.float64)
-        per_list.append((float(ndcg_at_k(s, y, k=k)[0]), float(mrr_at_k(s, y, k=k)[0])))
+        rr = mrr_at_k(s, y, k=k, rel=mrr_min_relevance)
+        per_list.append((float(ndcg_at_k(s, y, k=k)[0]), float(rr[0])))
     if world > 1:
         from accelerate.utils import gather_object
 
@@ -195,5 +262,10 @@ def evaluate_lists(
     n = max(1, len(per_list))
     return {
         f"ndcg@{k}": sum(p[0] for p in per_list) / n,
-        f"mrr@{k}": sum(p[1] for p in per_list) / n,
+        mrr_key(k, mrr_min_relevance): sum(p[1] for p in per_list) / n,
     }
+
+
+def mrr_key(k: int, min_relevance: float) -> str:
+    """Metric name of MRR@k with its relevance threshold, e.g. ``mrr@10_rel2``."""
+    return f"mrr@{k}_rel{min_relevance:g}"

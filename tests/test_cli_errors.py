@@ -116,3 +116,24 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
     os.close(writer)
     assert proc.returncode == 130
     assert err.strip().splitlines() == ["llmrank evaluate: interrupted (Ctrl-C)"]
+
+
+def test_parsing_the_command_line_imports_no_torch() -> None:
+    """Usage errors are instant and Ctrl-C during start-up is caught: torch loads inside main's try."""
+    code = ("import sys, llmrank.cli as c; c.build_parser(); "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))[:3])")
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr[-1000:]
+
+
+def test_export_formats_match_the_library() -> None:
+    from llmrank.cli import build_parser
+    from llmrank.commands.export import FORMATS as CLI_FORMATS
+    from llmrank.export import FORMATS
+    from llmrank.hub import PUSH_FORMATS
+
+    assert CLI_FORMATS == FORMATS
+    sub = next(a for a in build_parser()._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    push_format = next(a for a in sub.choices["push"]._actions if a.dest == "format")
+    assert tuple(push_format.choices) == PUSH_FORMATS

@@ -125,3 +125,25 @@ def test_group_invariants(labels: list[list[float]], group_size: int, ppg: int, 
         if len(rl) >= group_size and n_neg >= group_size - min(ppg, n_pos):
             assert len(set(g.meta["indices"])) == group_size  # without replacement
         assert ds[i].to_dict() == g.to_dict()
+
+
+def test_window_dataset_keeps_each_window_whole_and_in_order() -> None:
+    """Listwise families (FIRST) train on whole windows: every passage once, in the given order,
+    the same in every epoch; labels mapped like GroupDataset's."""
+    from llmrank.data.sampling import WindowDataset
+
+    windows = [_list("a", [0.0, 3.0, 1.0]), _list("b", [2.0, 0.0, 0.0, 1.0, 0.0])]
+    data = WindowDataset(windows, label_source="binary")
+    assert len(data) == 2
+    for epoch in (0, 3):
+        data.set_epoch(epoch)
+        for window, item in zip(windows, (data[0], data[1])):
+            assert [d.docid for d in item.docs] == [d.docid for d in window.docs]
+            assert item.labels == [1.0 if y > 0 else 0.0 for y in window.labels]
+            assert item.teacher_scores == window.teacher_scores
+            assert item.meta["indices"] == list(range(len(window)))
+    assert windows[0].labels == [0.0, 3.0, 1.0]  # the source lists are not modified
+    with pytest.raises(ValueError, match="more than 4 passages"):
+        WindowDataset(windows, max_size=4)
+    with pytest.raises(ValueError, match="teacher_scores"):
+        WindowDataset([_list("c", [1.0, 0.0], teacher=False)], label_source="teacher")

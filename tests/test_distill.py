@@ -148,7 +148,7 @@ def test_alpha_one_student_moves_towards_teacher(tmp_path, bert, data):
 
 
 def test_teacher_checkpoint_scores_are_cached_and_ensemble_is_mean_of_transformed(tmp_path, teacher, data):
-    from llmrank.rankers.base import load_ranker
+    from llmrank.loading import load_ranker
 
     lists = read_lists_jsonl(data / "train.jsonl")[:3]
     raw = load_ranker(teacher).score_lists(lists, batch_size=64)
@@ -198,7 +198,7 @@ def test_generations_chain(tmp_path, bert, data, capsys):
 # ----------------------------------------------------------------------------- llmrank score
 def test_score_cli_resumes_after_interruption(tmp_path, teacher, data, monkeypatch):
     from llmrank.cli import main
-    from llmrank.rankers.base import load_ranker
+    from llmrank.loading import load_ranker
 
     ranker = load_ranker(teacher)
     cls = type(ranker)

@@ -11,7 +11,7 @@ import torch
 
 from llmrank.config import load_recipe
 from llmrank.data.record import Doc, RankingList
-from llmrank.rankers.base import load_ranker
+from llmrank.loading import load_ranker
 from llmrank.train import run_training
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "demo" / "tiny-first.yaml"
@@ -143,3 +143,54 @@ def test_uneven_last_batch_under_several_processes_is_warned(caplog: pytest.LogC
         assert not caplog.records
         _warn_uneven_last_batch(6, args)
     assert "repeats 2 lists" in caplog.text and "dataloader_drop_last" in caplog.text
+
+
+def test_first_trains_on_whole_windows_in_their_given_order(tiny: Path) -> None:
+    """A FIRST training example is the whole window, unsampled and in the data's order: a window
+    shorter than data.group_size is not padded with duplicate passages, the passage order is the
+    same every epoch, and the teacher ranks are one permutation of the window's own passages."""
+    from llmrank.data.sampling import GroupDataset, WindowDataset
+    from llmrank.rankers import family_class
+    from llmrank.train import training_dataset
+
+    recipe = load_recipe(RECIPE, {"model.model_name_or_path": str(tiny), "data.group_size": 6,
+                                  "data.positives_per_group": 0})  # fmt: skip
+    windows = [
+        RankingList("q1", "gold", [Doc(f"a{i}", f"passage {i}") for i in range(3)], [3.0, 1.0, 2.0]),
+        RankingList("q2", "gold", [Doc(f"b{i}", f"text {i}") for i in range(5)], [0.0, 4.0, 3.0, 2.0, 1.0]),
+    ]
+    dataset = training_dataset(recipe, windows)
+    assert isinstance(dataset, WindowDataset)
+    for epoch in (0, 1, 2):
+        dataset.set_epoch(epoch)
+        for i, window in enumerate(windows):
+            item = dataset[i]
+            assert [d.docid for d in item.docs] == [d.docid for d in window.docs]  # all, once, in order
+            assert item.labels == window.labels
+    ranker = family_class("first").build(recipe.model)
+    batch = ranker.collate([dataset[0], dataset[1]])
+    assert batch["list_mask"].sum(-1).tolist() == [3, 5]
+    assert sorted(batch["teacher_ranks"][0, :3].tolist()) == [1, 2, 3]
+    assert sorted(batch["teacher_ranks"][1, :5].tolist()) == [1, 2, 3, 4, 5]
+    # what the pointwise sampler did to the same windows: duplicates of a 3-passage window
+    padded = GroupDataset(windows, group_size=5, positives_per_group=0, seed=42)[0]
+    assert len(padded) == 5 and len({d.docid for d in padded.docs}) == 3
+
+
+def test_first_windows_longer_than_the_identifiers_fail_before_training(tiny: Path) -> None:
+    from llmrank.config import RecipeError
+    from llmrank.rankers.first import MAX_WINDOW
+    from llmrank.train import training_dataset
+
+    recipe = load_recipe(RECIPE, {"model.model_name_or_path": str(tiny)})
+    long = RankingList("q", "x", [Doc(str(i), "p") for i in range(MAX_WINDOW + 1)], [0.0] * (MAX_WINDOW + 1))
+    with pytest.raises((ValueError, RecipeError), match=f"more than {MAX_WINDOW} passages"):
+        training_dataset(recipe, [long])
+
+
+def test_first_ranknet_pair_reduction_through_the_recipe(tiny: Path, tmp_path: Path) -> None:
+    """``{name: first_ranknet, reduction: pairs}`` (FIRST's mean over all pairs of the batch) trains."""
+    recipe = _recipe(tiny, tmp_path / "pairs", [{"name": "lm", "weight": 1.0},
+                                               {"name": "first_ranknet", "weight": 10.0, "reduction": "pairs"}])  # fmt: skip
+    result = run_training(recipe)
+    assert (tmp_path / "pairs" / "llmrank_config.json").exists() and result.metrics

@@ -13,13 +13,14 @@ import torch
 
 from llmrank.cli import main as cli_main
 from llmrank.hub import HubError, HubSettings, push_checkpoint, upload_files, validate_repo_id
+from llmrank.loading import load_ranker
 from llmrank.model_card import (
     build_model_card,
     objective_terms,
     parse_eval_results,
     write_model_card,
 )
-from llmrank.rankers import LoraSettings, Ranker, RankerSettings, family_class, load_ranker
+from llmrank.rankers import LoraSettings, Ranker, RankerSettings, family_class
 from tests.conftest import make_lists
 from tests.fake_hub import FakeHub
 
@@ -63,12 +64,15 @@ def _randomize(ranker: Ranker, seed: int = 1) -> Ranker:
     return ranker.eval()
 
 
-def make_checkpoint(base: str, out: Path, lora: bool = False) -> Ranker:
+def make_checkpoint(base: str, out: Path, lora: bool = False, pooling: str = "auto") -> Ranker:
+    """A cross-encoder checkpoint; the default pooling on a plain BERT base is ``cls``, which has no
+    stock head (pushed in llmrank's layout), ``pooler`` exports to sentence-transformers."""
     torch.manual_seed(0)
     settings = RankerSettings(
         family="cross-encoder",
         model_name_or_path=base,
         lora=LoraSettings(r=4, alpha=8, dropout=0.0) if lora else None,
+        options={"pooling": pooling},
     )
     ranker = _randomize(family_class("cross-encoder").build(settings))
     ranker.save_pretrained(out)
@@ -120,7 +124,8 @@ def test_cli_push_single_commit_card_and_round_trip(
     caplog.set_level(logging.DEBUG)
     ckpt = tmp_path / "ckpt"
     ranker = make_checkpoint(tiny_bert, ckpt)
-    rc = cli_main(["push", "--model", str(ckpt), "--repo-id", "me/tiny-ce", "--private", "--commit-message", "v1"])
+    rc = cli_main(["push", "--model", str(ckpt), "--repo-id", "me/tiny-ce", "--private", "--commit-message", "v1",
+                   "--format", "llmrank"])  # fmt: skip
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "me/tiny-ce" in out
@@ -173,7 +178,7 @@ def test_cli_push_single_commit_card_and_round_trip(
 def test_snapshot_download_round_trip(hub: FakeHub, tmp_path: Path, tiny_bert: str, monkeypatch) -> None:
     ckpt = tmp_path / "ckpt"
     ranker = make_checkpoint(tiny_bert, ckpt)
-    push_checkpoint(ckpt, {"repo_id": "me/dl"})
+    push_checkpoint(ckpt, {"repo_id": "me/dl", "format": "llmrank"})
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     import huggingface_hub.constants as constants
 
@@ -188,10 +193,10 @@ def test_snapshot_download_round_trip(hub: FakeHub, tmp_path: Path, tiny_bert: s
 def test_push_merge_lora_replaces_adapter(hub: FakeHub, tmp_path: Path, tiny_bert: str) -> None:
     ckpt = tmp_path / "lora"
     adapter = make_checkpoint(tiny_bert, ckpt, lora=True)
-    push_checkpoint(ckpt, {"repo_id": "me/lora"}, token=TOKEN)
+    push_checkpoint(ckpt, {"repo_id": "me/lora", "format": "llmrank"}, token=TOKEN)
     assert any(p.startswith("adapter/") for p in hub.files("me/lora"))
 
-    push_checkpoint(ckpt, HubSettings(repo_id="me/lora", merge_lora=True), token=TOKEN)
+    push_checkpoint(ckpt, HubSettings(repo_id="me/lora", merge_lora=True, format="llmrank"), token=TOKEN)
     remote = hub.files("me/lora")
     assert not any(p.startswith("adapter/") for p in remote), "stale adapter left next to merged weights"
     assert any(p.startswith("backbone/") and p.endswith(".safetensors") for p in remote)
@@ -206,10 +211,10 @@ def test_push_merge_lora_replaces_adapter(hub: FakeHub, tmp_path: Path, tiny_ber
 def test_push_to_branch(hub: FakeHub, tmp_path: Path, tiny_bert: str) -> None:
     ckpt = tmp_path / "ckpt"
     make_checkpoint(tiny_bert, ckpt)
-    push_checkpoint(ckpt, {"repo_id": "me/br", "revision": "step-100"}, token=TOKEN)
+    push_checkpoint(ckpt, {"repo_id": "me/br", "revision": "step-100", "format": "llmrank"}, token=TOKEN)
     assert hub.files("me/br", "main") == {}
     assert "llmrank_config.json" in hub.files("me/br", "step-100")
-    push_checkpoint(ckpt, {"repo_id": "me/br", "revision": "step-100"}, token=TOKEN)  # branch exists: fine
+    push_checkpoint(ckpt, {"repo_id": "me/br", "revision": "step-100", "format": "llmrank"}, token=TOKEN)  # exists
 
 
 def test_failed_commit_leaves_repo_untouched_and_retry_fixes(hub: FakeHub, tmp_path: Path, tiny_bert: str) -> None:
@@ -231,6 +236,112 @@ def test_wrong_token_is_one_line(hub: FakeHub, tmp_path: Path, tiny_bert: str) -
     make_checkpoint(tiny_bert, ckpt)
     with pytest.raises(HubError, match="HTTP 401"):
         push_checkpoint(ckpt, {"repo_id": "me/x"}, token="hf_wrong")
+
+
+# ------------------------------------------------------------------------------ standard layouts
+ST_LAYOUT = {"config.json", "model.safetensors", "modules.json", "config_sentence_transformers.json",
+             "sentence_bert_config.json", "tokenizer.json", "tokenizer_config.json", "llmrank_export.json",
+             "README.md", "recipe.yaml", "beir_results.json"}  # fmt: skip
+
+
+def test_default_push_is_the_sentence_transformers_layout(hub: FakeHub, tmp_path: Path, tiny_bert: str, capsys,
+                                                          caplog) -> None:  # fmt: skip
+    from huggingface_hub import ModelCard
+    from sentence_transformers import CrossEncoder
+
+    caplog.set_level(logging.DEBUG)
+    ckpt = tmp_path / "ckpt"
+    ranker = make_checkpoint(tiny_bert, ckpt, pooling="pooler")
+    rc = cli_main(["push", "--model", str(ckpt), "--repo-id", "me/st"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    remote = hub.files("me/st")
+    assert set(remote) == ST_LAYOUT  # the export layout, side files, no llmrank layout, no resume state
+    assert not list(tmp_path.glob(".tmp-*")) and not list(Path(".").glob(".tmp-push-*"))
+    assert not any(TOKEN.encode() in r.body for r in hub.requests)
+    assert_no_token(ckpt, out, err, caplog.text)
+    assert all(TOKEN.encode() not in data for data in remote.values())
+
+    pulled = local_copy(hub, "me/st", tmp_path / "pulled")
+    card = ModelCard.load(pulled / "README.md")
+    assert card.data.library_name == "sentence-transformers" and card.data.pipeline_tag == "text-ranking"
+    assert {r.dataset_name for r in card.data.eval_results} == {"scifact", "nfcorpus"}
+    assert 'CrossEncoder("me/st")' in card.text and "AutoModelForSequenceClassification" in card.text
+    expected = [s for row in scores(ranker) for s in row]
+    got = CrossEncoder(str(pulled)).predict([(lst.query, d.full_text(" ")) for lst in make_lists() for d in lst.docs])
+    assert max(abs(float(a) - b) for a, b in zip(got, expected)) <= 1e-5
+
+    # switching layouts deletes the other layout's files in the same commit
+    push_checkpoint(ckpt, {"repo_id": "me/st", "format": "llmrank"})
+    remote = hub.files("me/st")
+    assert "llmrank_config.json" in remote and not {"config.json", "modules.json", "model.safetensors"} & set(remote)
+    push_checkpoint(ckpt, {"repo_id": "me/st"})
+    assert set(hub.files("me/st")) == ST_LAYOUT
+
+
+def test_auto_push_falls_back_to_llmrank_layout_and_explicit_format_fails(
+    hub: FakeHub, tmp_path: Path, tiny_bert: str, capsys, caplog
+) -> None:
+    ckpt = tmp_path / "ckpt"
+    make_checkpoint(tiny_bert, ckpt)  # cls pooling: no stock head
+    push_checkpoint(ckpt, {"repo_id": "me/cls"})
+    assert "pooling 'cls'" in caplog.text and "llmrank layout" in caplog.text
+    assert "llmrank_config.json" in hub.files("me/cls")
+    commits = len(hub.calls("POST", r"/commit/"))
+    capsys.readouterr()
+    assert cli_main(["push", "--model", str(ckpt), "--repo-id", "me/cls", "--format", "transformers"]) == 2
+    # stderr also holds transformers' progress bars from loading the checkpoint: one error line
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("llmrank")]
+    assert len(errors) == 1 and "pooling 'cls'" in errors[0]
+    assert len(hub.calls("POST", r"/commit/")) == commits
+
+
+def test_push_lora_as_peft_adapter(hub: FakeHub, tmp_path: Path, tiny_bert: str) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    ckpt = tmp_path / "lora"
+    ranker = make_checkpoint(tiny_bert, ckpt, lora=True, pooling="pooler")
+    assert cli_main(["push", "--model", str(ckpt), "--repo-id", "me/ad", "--adapter", "--format", "transformers"]) == 0
+    remote = hub.files("me/ad")
+    assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= set(remote)
+    assert not any(p.startswith(("adapter/", "backbone/")) or p == "model.safetensors" for p in remote)
+    assert b"library_name: peft" in remote["README.md"]
+    pulled = local_copy(hub, "me/ad", tmp_path / "pulled")
+    tokenizer = AutoTokenizer.from_pretrained(pulled)
+    model = PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=1), str(pulled))
+    enc = tokenizer([lst.query for lst in make_lists() for _ in lst.docs],
+                    [d.full_text(" ") for lst in make_lists() for d in lst.docs], padding=True, return_tensors="pt")  # fmt: skip
+    with torch.no_grad():
+        got = model.eval()(**enc).logits[:, 0].tolist()
+    expected = [s for row in scores(ranker) for s in row]
+    assert max(abs(a - b) for a, b in zip(got, expected)) <= 1e-5
+
+
+def test_default_push_of_seq2seq_is_a_stock_t5(hub: FakeHub, tmp_path: Path, tiny_t5: str) -> None:
+    from transformers import T5ForConditionalGeneration
+
+    ckpt = tmp_path / "t5"
+    ranker = _randomize(family_class("seq2seq").build(
+        RankerSettings(family="seq2seq", model_name_or_path=tiny_t5, options={"mode": "monot5"})
+    ))  # fmt: skip
+    ranker.save_pretrained(ckpt)
+    push_checkpoint(ckpt, {"repo_id": "me/mono"})
+    remote = hub.files("me/mono")
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "llmrank_export.json"} <= set(remote)
+    assert json.loads(remote["config.json"])["architectures"] == ["T5ForConditionalGeneration"]
+    assert b"library_name: transformers" in remote["README.md"] and b"pipeline_tag: text-ranking" in remote["README.md"]
+    model = T5ForConditionalGeneration.from_pretrained(local_copy(hub, "me/mono", tmp_path / "pulled"))
+    assert torch.equal(model.lm_head.weight, ranker.backbone.lm_head.weight)
+
+
+def test_load_ranker_from_pushed_standard_layout(hub: FakeHub, tmp_path: Path, tiny_bert: str) -> None:
+    ckpt = tmp_path / "ckpt"
+    ranker = make_checkpoint(tiny_bert, ckpt, pooling="pooler")
+    push_checkpoint(ckpt, {"repo_id": "me/pub"})
+    loaded = load_ranker(local_copy(hub, "me/pub", tmp_path / "pulled"))
+    for a, b in zip(scores(loaded), scores(ranker)):
+        assert a == pytest.approx(b, abs=1e-5)
 
 
 # ------------------------------------------------------------------------------------- bad input
@@ -288,6 +399,11 @@ def test_hub_settings() -> None:
         HubSettings.from_any({"repo_id": "me/x", "stratgy": "end"})
     with pytest.raises(HubError, match="strategy"):
         HubSettings(repo_id="me/x", strategy="sometimes")
+    with pytest.raises(HubError, match="hub.format 'onnx'"):
+        HubSettings(repo_id="me/x", format="onnx")
+    with pytest.raises(HubError, match="contradict"):
+        HubSettings(repo_id="me/x", adapter=True, merge_lora=True)
+    assert HubSettings(repo_id="me/x").format == "auto"
     assert validate_repo_id("my-org/rankt5_base.v2") == "my-org/rankt5_base.v2"
 
 

@@ -261,8 +261,55 @@ def test_objective_lipo_uses_logprobs():
     obj = L.Objective([{"name": "lipo_lambda", "params": {"beta": 0.1}}])
     total, _ = obj(out, {"labels": y, "list_mask": out.mask})
     assert total.item() == pytest.approx(L.lipo_lambda_loss(L.lipo_scores(pol, ref, 0.1), y).item(), rel=1e-6)
-    total2, _ = L.Objective([{"name": "lipo_lambda"}])(_output(), {"labels": y, "list_mask": out.mask})
-    assert total2.item() == pytest.approx(L.lipo_lambda_loss(_output().scores, y).item(), rel=1e-6)
+    assert L.Objective([{"name": "lipo_lambda"}]).needs_logprobs
+    assert not L.Objective([{"name": "lambdarank"}]).needs_logprobs
+
+
+def test_objective_lipo_without_logprobs_is_an_error_naming_lambdarank():
+    """Without policy/reference log-probs LiPO-λ used to fall back to LambdaRank on raw scores."""
+    y = t([[1.0, 0, 0.5], [0, 1, 0]])
+    out = _output()
+    with pytest.raises(ValueError, match=r"reference log-probabilities.*`lambdarank`"):
+        L.Objective([{"name": "lipo_lambda"}])(out, {"labels": y, "list_mask": out.mask})
+    only_policy = _output(logprobs=t([[-1.0, -2.0, -3.0], [-1.0, -2.0, -3.0]]))
+    with pytest.raises(ValueError, match="reference"):
+        L.Objective([{"name": "lipo_lambda"}])(only_policy, {"labels": y, "list_mask": out.mask})
+
+
+def test_first_ranknet_pair_reduction_differs_from_list_mean_for_uneven_windows():
+    """FIRST's reduction is one mean over every valid pair of the batch; the per-list mean weighs a
+    3-passage window (3 pairs) like a 2-passage one (1 pair). Both match a hand computation."""
+    import math
+
+    s = t([[2.0, 0.5, 1.0], [0.3, 1.3, 0.0]])
+    r = torch.tensor([[1, 2, 3], [2, 1, 0]])  # second window: 2 passages (rank 0 = padding)
+    mask = r > 0
+
+    def sp(x: float) -> float:
+        return math.log1p(math.exp(-x))
+
+    # window 1: pairs (r_i < r_j) = (0,1) w=1/3, (0,2) w=1/4, (1,2) w=1/5; window 2: (1,0) w=1/3
+    w1 = [1 / 3 * sp(2.0 - 0.5), 1 / 4 * sp(2.0 - 1.0), 1 / 5 * sp(0.5 - 1.0)]
+    w2 = [1 / 3 * sp(1.3 - 0.3)]
+    per_list = (sum(w1) / 3 + sum(w2) / 1) / 2
+    pairs = (sum(w1) + sum(w2)) / 4
+    got_mean = L.first_ranknet_loss(s, r, mask=mask).item()
+    got_pairs = L.first_ranknet_loss(s, r, mask=mask, reduction="pairs").item()
+    assert got_mean == pytest.approx(per_list, rel=1e-6)
+    assert got_pairs == pytest.approx(pairs, rel=1e-6)
+    assert abs(got_mean - got_pairs) > 1e-3
+    # equal pair counts: the two reductions agree
+    full = torch.ones_like(mask)
+    r2 = torch.tensor([[1, 2, 3], [3, 1, 2]])
+    assert L.first_ranknet_loss(s, r2, mask=full).item() == pytest.approx(
+        L.first_ranknet_loss(s, r2, mask=full, reduction="pairs").item(), rel=1e-6
+    )
+    # as an objective term: {name: first_ranknet, reduction: pairs}
+    out = RankerOutput(scores=s, mask=mask)
+    total, _ = L.Objective([{"name": "first_ranknet", "reduction": "pairs"}])(
+        out, {"teacher_ranks": r, "list_mask": mask}
+    )
+    assert total.item() == pytest.approx(pairs, rel=1e-6)
 
 
 def test_objective_errors():

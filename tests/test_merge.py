@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from llmrank.cli import main as cli_main
+from llmrank.loading import load_ranker
 from llmrank.merge import merge_lora
-from llmrank.rankers import LoraSettings, Ranker, RankerSettings, family_class, load_ranker
+from llmrank.rankers import LoraSettings, Ranker, RankerSettings, family_class
 from llmrank.rankers.base import TARGET_KEYS
 from tests.conftest import make_lists
 

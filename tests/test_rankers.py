@@ -8,7 +8,8 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer, T5ForConditionalGeneration
 
-from llmrank.rankers import LoraSettings, Ranker, RankerSettings, family_class, load_ranker
+from llmrank.loading import load_ranker
+from llmrank.rankers import LoraSettings, Ranker, RankerSettings, family_class
 from llmrank.rankers.base import TARGET_KEYS
 from tests.conftest import make_lists
 

@@ -88,7 +88,8 @@ def test_training_writes_checkpoint_and_logs_terms(tmp_path, bert_path, task_fil
     result = run_training(recipe)
     for name in ("llmrank_config.json", "backbone", "head.safetensors", "tokenizer", "recipe.yaml", "eval_results.json"):
         assert (out / name).exists(), name
-    assert {"eval_ndcg@10", "eval_mrr@10"} <= set(result.metrics)
+    # the MRR key names its relevance threshold (data.mrr_min_relevance, default 1)
+    assert {"eval_ndcg@10", "eval_mrr@10_rel1"} <= set(result.metrics)
     # the resolved recipe is saved and parses back to the same run
     again = load_recipe(out / "recipe.yaml")
     assert again.training.max_steps == 4 and again.data.group_size == 6
@@ -109,6 +110,92 @@ def test_exact_resume(tmp_path, bert_path, task_files):
     )
     run_training(recipe)
     _assert_same(_weights(full), _weights(resumed))
+
+
+def test_resume_skips_incomplete_checkpoint_and_cleans_stale_temp(tmp_path, bert_path, task_files, caplog):
+    """A save killed midway leaves checkpoint-6 without trainer_state.json and a .tmp-save-* folder:
+    auto-resume must pick checkpoint-3 (warning about checkpoint-6), remove the temp folder and end
+    with the weights of the uninterrupted run."""
+    import shutil
+
+    full = tmp_path / "full"
+    run_training(load_recipe(_recipe(tmp_path, bert_path, task_files, full, save_strategy="steps", save_steps=3)))
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(full / "checkpoint-3", resumed / "checkpoint-3")
+    shutil.copytree(full / "checkpoint-6", resumed / "checkpoint-6")
+    (resumed / "checkpoint-6" / "trainer_state.json").unlink()  # killed before Trainer wrote its state
+    stale = resumed / ".tmp-save-k1ll3d"
+    (stale / "backbone").mkdir(parents=True)
+    (stale / "backbone" / "model.safetensors").write_bytes(b"\x00" * 64)  # a half-written model
+    recipe = load_recipe(
+        _recipe(tmp_path, bert_path, task_files, resumed, save_strategy="steps", save_steps=3),
+        {"resume_from_checkpoint": "auto"},
+    )
+    with caplog.at_level("WARNING", logger="llmrank.trainer"):
+        run_training(recipe)
+    assert any("checkpoint-6" in r.getMessage() and "incomplete" in r.getMessage() for r in caplog.records)
+    assert not stale.exists()
+    assert (resumed / "checkpoint-6" / "trainer_state.json").exists()  # rewritten by the resumed run
+    _assert_same(_weights(full), _weights(resumed), atol=0.0)
+
+
+def test_explicit_resume_from_an_incomplete_checkpoint_is_a_clear_error(tmp_path, bert_path, task_files):
+    from llmrank.config import RecipeError
+
+    out = tmp_path / "run"
+    broken = out / "checkpoint-4"
+    (broken / "backbone").mkdir(parents=True)  # killed before trainer_state.json
+    recipe = load_recipe(_recipe(tmp_path, bert_path, task_files, out), {"resume_from_checkpoint": str(broken)})
+    with pytest.raises(RecipeError, match=r"checkpoint-4 is incomplete \(no trainer_state.json"):
+        run_training(recipe)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-4"]
+
+
+def test_checkpoint_completeness_rules(tmp_path):
+    from llmrank.trainer import checkpoint_problem, latest_complete_checkpoint
+
+    assert latest_complete_checkpoint(tmp_path) is None
+    good = tmp_path / "checkpoint-2"
+    (good / "adapter").mkdir(parents=True)
+    (good / "llmrank_config.json").write_text("{}")
+    (good / "trainer_state.json").write_text('{"global_step": 2}')
+    assert checkpoint_problem(good) is None
+    truncated = tmp_path / "checkpoint-10"
+    shutil_copy = __import__("shutil").copytree
+    shutil_copy(good, truncated)
+    (truncated / "trainer_state.json").write_text('{"global_st')
+    assert "truncated" in checkpoint_problem(truncated)
+    no_model = tmp_path / "checkpoint-7"
+    no_model.mkdir()
+    (no_model / "llmrank_config.json").write_text("{}")
+    (no_model / "trainer_state.json").write_text("{}")
+    assert "model files" in checkpoint_problem(no_model)
+    assert latest_complete_checkpoint(tmp_path) == str(good)
+
+
+def test_validation_mrr_threshold_is_a_setting_named_in_the_key(tmp_path, bert_path, task_files):
+    """MRR@k counts label >= data.mrr_min_relevance (TREC DL: 2) and says so in its key."""
+    from llmrank.data.readers import load_source
+    from llmrank.loading import load_ranker
+    from llmrank.trainer import evaluate_lists
+
+    out = tmp_path / "rel2"
+    recipe = load_recipe(_recipe(tmp_path, bert_path, task_files, out, max_steps=1), {"data.mrr_min_relevance": 2})
+    result = run_training(recipe)
+    assert "eval_mrr@10_rel2" in result.metrics and not any(k.endswith("_rel1") for k in result.metrics)
+    card_rows = json.loads((out / "eval_results.json").read_text())
+    assert "MRR(rel=2)@10" in card_rows[0]["metrics"]
+    lists = load_source({"format": "jsonl", "path": str(task_files / "test.jsonl")})[:8]
+    ranker = load_ranker(out)
+    scores = ranker.score_lists(lists)
+    for rel in (1, 2):
+        expected = 0.0
+        for lst, s in zip(lists, scores):
+            order = sorted(range(len(s)), key=lambda i: -s[i])[:10]
+            expected += next((1 / (r + 1) for r, i in enumerate(order) if lst.labels[i] >= rel), 0.0)
+        got = evaluate_lists(ranker, lists, k=10, mrr_min_relevance=rel)[f"mrr@10_rel{rel}"]
+        assert got == pytest.approx(expected / len(lists), abs=1e-9)
 
 
 @pytest.mark.slow

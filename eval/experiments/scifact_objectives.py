@@ -8,7 +8,9 @@ nDCG@10 and R@10 by ir-measures, mean ± std over seeds, paired t-test (scipy ``
 objective against pointwise sigmoid on the per-claim values averaged over seeds.
 
 Claims checked: listwise softmax beats pointwise sigmoid (Rax, Jagerman et al. 2022; RankT5,
-Zhuang et al. 2023); LiPO-λ is at least as good as pairwise logistic (LiPO, Liu et al. 2024).
+Zhuang et al. 2023); LambdaRank's DCG-λ weights are at least as good as plain pairwise logistic
+(Burges 2010; the weighting LiPO-λ, Liu et al. 2024, applies to policy/reference log-ratios -- a
+cross-encoder has no reference, so this is LambdaRank on its scores, not LiPO).
 
     python eval/experiments/scifact_objectives.py                # the full table (~1 h, 2 CPU cores)
     python eval/experiments/scifact_objectives.py --quick        # smoke: minutes
@@ -53,7 +55,7 @@ OBJECTIVES: dict[str, tuple[str, list[dict[str, Any]], str]] = {
     "poly1": ("Poly-1 softmax", [{"name": "poly1"}], "Leng et al. 2022; RankT5"),
     "listmle": ("ListMLE", [{"name": "listmle"}], "Xia et al. 2008"),
     "approx_ndcg": ("ApproxNDCG", [{"name": "approx_ndcg"}], "Qin et al. 2010"),
-    "lipo_lambda": ("LiPO-λ", [{"name": "lipo_lambda"}], "Liu et al. 2024"),
+    "lambdarank": ("LambdaRank (DCG-λ pairwise logistic)", [{"name": "lambdarank"}], "Burges 2010; LiPO-λ's weights"),
     "lambdaloss": ("LambdaLoss NDCG-Loss2", [{"name": "lambdaloss"}], "Wang et al. 2018"),
 }
 BASELINE = "pointwise_sigmoid"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmrank.commands import CLIError, check_model_arg, check_output_dir, positive_int
+from llmrank.commands.model_args import add_model_arguments, model_kwargs
 
 if TYPE_CHECKING:
     from llmrank.pipeline import PipelineSettings
@@ -27,6 +28,7 @@ def add_pipeline_arguments(p: argparse.ArgumentParser, default_out: str) -> None
     p.add_argument("--out-dir", default=default_out, help=f"results folder (default {default_out}); "
                    "finished datasets found there are skipped")
     p.add_argument("--no-progress", action="store_true")
+    add_model_arguments(p)
 
 
 def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
@@ -43,4 +45,5 @@ def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
 
     return PipelineSettings(model=model, out_dir=Path(args.out_dir), top_k=args.top_k, hits=args.hits,
                             batch_size=args.batch_size, threads=args.threads, cache_dir=args.cache_dir,
-                            progress=not args.no_progress, queries_per_chunk=args.queries_per_chunk)
+                            progress=not args.no_progress, queries_per_chunk=args.queries_per_chunk,
+                            model_kwargs=model_kwargs(args))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from llmrank.commands import positive_int
+from llmrank.commands.model_args import add_model_arguments, model_kwargs
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-tail", action="store_true", help="write only the reranked top-k (default appends the "
                    "first stage's remaining hits below them)")
     p.add_argument("--no-progress", action="store_true")
+    add_model_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     wanted = {d for ranked in run_.values() for d, _ in ranked[: args.top_k]}
     lists = build_lists(run_, topics, store.get(wanted), args.top_k)
     check_model_arg(args.model)  # after the inputs: a bad data file is reported whatever the model
-    ranker = load_ranker_or_none(args.model)
+    ranker = load_ranker_or_none(args.model, **model_kwargs(args))
     reranked, stats = rerank_lists(ranker, lists, args.batch_size, progress=not args.no_progress,
                                    queries_per_chunk=args.queries_per_chunk)
     if is_main_process():

@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from llmrank.commands import positive_int
+from llmrank.commands.model_args import add_model_arguments, model_kwargs
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,6 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=64, help="scoring batch (pairs for pairwise families)")
     p.add_argument("--chunk-lists", type=positive_int, default=None,
                    help="lists scored between two appends to the partial file (default: --batch-size)")
+    add_model_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--data {spec['path']} does not exist")
     lists = list(load_source(spec))
     check_model_arg(args.model)
-    ranker = _device_ranker(args.model)
+    ranker = _device_ranker(args.model, **model_kwargs(args))
 
     def progress(done: int, total: int) -> None:
         print(f"\rscored {done}/{total} lists", end="", file=sys.stderr, flush=True)

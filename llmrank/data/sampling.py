@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from llmrank.data.record import RankingList
 
-__all__ = ["EvalDataset", "GroupDataset", "collate_lists", "subset_with_meta", "truncate_lists"]
+__all__ = ["EvalDataset", "GroupDataset", "WindowDataset", "collate_lists", "subset_with_meta", "truncate_lists"]
 
 LabelSource = Literal["labels", "binary", "teacher"]
 
@@ -135,14 +135,68 @@ class GroupDataset(Dataset):
     def __getitem__(self, i: int) -> RankingList:
         rl = self.lists[i]
         indices = self.sample_indices(i)
-        group = subset_with_meta(rl, indices)
-        if self.label_source == "binary":
-            group.labels = [1.0 if y > 0 else 0.0 for y in group.labels]
-        elif self.label_source == "teacher":
-            assert group.teacher_scores is not None
-            group.labels = list(group.teacher_scores)
+        group = _relabel(subset_with_meta(rl, indices), self.label_source)
         group.meta["indices"] = indices
         return group
+
+
+def _relabel(group: RankingList, label_source: LabelSource) -> RankingList:
+    if label_source == "binary":
+        group.labels = [1.0 if y > 0 else 0.0 for y in group.labels]
+    elif label_source == "teacher":
+        assert group.teacher_scores is not None
+        group.labels = list(group.teacher_scores)
+    return group
+
+
+class WindowDataset(Dataset):
+    """Training examples of listwise families (FIRST): item ``i`` is the whole window ``lists[i]``,
+    unsampled and in its given order -- no group sampling, no duplicate padding passages, the same
+    passage order every epoch, as FIRST / FirstMistral train on their data's fixed windows (the
+    passage order is part of the prompt, and the LM target orders the window's own identifiers).
+
+    ``label_source`` maps labels as in :class:`GroupDataset`; ``max_size`` (the family's most
+    passages per window) is checked up front so a long list fails before training starts.
+    """
+
+    def __init__(
+        self, lists: Sequence[RankingList], label_source: LabelSource = "labels", max_size: int | None = None
+    ) -> None:
+        if label_source not in ("labels", "binary", "teacher"):
+            raise ValueError(f"label_source={label_source!r}; expected 'labels', 'binary' or 'teacher'")
+        lists = list(lists)
+        if not lists:
+            raise ValueError("WindowDataset needs at least one window")
+        empty = [rl.qid for rl in lists if len(rl) == 0]
+        if empty:
+            raise ValueError(f"{len(empty)} window(s) have no documents (first qids: {empty[:5]})")
+        if max_size is not None:
+            long = [(rl.qid, len(rl)) for rl in lists if len(rl) > max_size]
+            if long:
+                raise ValueError(
+                    f"{len(long)} training window(s) hold more than {max_size} passages (first: qid {long[0][0]!r} "
+                    f"with {long[0][1]}); cut the lists into windows of at most {max_size} before training"
+                )
+        if label_source == "teacher":
+            missing = [rl.qid for rl in lists if rl.teacher_scores is None]
+            if missing:
+                raise ValueError(
+                    f"label_source='teacher' but {len(missing)} list(s) lack teacher_scores (first qids: {missing[:5]})"
+                )
+        self.lists = lists
+        self.label_source = label_source
+
+    def set_epoch(self, epoch: int) -> None:
+        """Windows do not change between epochs (only their order in the batches does)."""
+
+    def __len__(self) -> int:
+        return len(self.lists)
+
+    def __getitem__(self, i: int) -> RankingList:
+        rl = self.lists[i]
+        window = _relabel(subset_with_meta(rl, list(range(len(rl)))), self.label_source)
+        window.meta["indices"] = list(range(len(rl)))
+        return window
 
 
 def truncate_lists(lists: Sequence[RankingList], top_k: int | None) -> list[RankingList]:

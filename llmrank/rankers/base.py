@@ -73,7 +73,11 @@ class RankerSettings:
     query_max_length: int = 64
     dtype: str = "float32"  # float32 | bfloat16 | float16 | auto
     attn_implementation: str | None = None
+    #: run Python shipped with the model (``auto_map``). Only ever from the caller (function
+    #: argument, CLI flag, the user's own recipe): never read back from a saved checkpoint.
     trust_remote_code: bool = False
+    #: Hub revision (branch, tag or commit) of ``model_name_or_path`` and of its tokenizer
+    revision: str | None = None
     lora: LoraSettings | None = None
     #: tokenizer folder or Hub id when it is not next to the model (None: ``model_name_or_path``)
     tokenizer_name_or_path: str | None = None
@@ -88,6 +92,45 @@ class RankerSettings:
         obj = dict(obj)
         lora = obj.pop("lora", None)
         return cls(**obj, lora=LoraSettings(**lora) if lora else None)
+
+    @classmethod
+    def from_checkpoint(cls, obj: dict[str, Any], where: str, *, trust_remote_code: bool = False) -> RankerSettings:
+        """Settings read from a saved ``llmrank_config.json``. ``trust_remote_code`` in the file is
+        ignored (a downloaded file must not decide to run code): it is the caller's argument."""
+        if not isinstance(obj, dict) or not isinstance(obj.get("family"), str) or "model_name_or_path" not in obj:
+            raise ModelLoadError(f"{where}: 'settings' must be a mapping with 'family' and 'model_name_or_path'")
+        obj = {k: v for k, v in obj.items() if k != "trust_remote_code"}
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(obj) - known)
+        if unknown:
+            raise ModelLoadError(
+                f"{where}: unknown settings {', '.join(unknown)} (saved by a newer llmrank? upgrade llmrank)"
+            )
+        lora = obj.pop("lora", None)
+        try:
+            return cls(**obj, lora=LoraSettings(**lora) if lora else None, trust_remote_code=trust_remote_code)
+        except TypeError as exc:
+            raise ModelLoadError(f"{where}: bad 'lora' settings ({exc})") from None
+
+    def hub_kwargs(self) -> dict[str, Any]:
+        """``trust_remote_code`` and ``revision`` for every ``from_pretrained`` of the model/tokenizer."""
+        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
+        if self.revision:
+            kwargs["revision"] = self.revision
+        return kwargs
+
+    def tokenizer_kwargs(self) -> dict[str, Any]:
+        """``AutoTokenizer.from_pretrained`` kwargs; the revision pins the tokenizer only when it
+        comes from the model's own repo."""
+        kwargs = self.hub_kwargs()
+        if self.tokenizer_name_or_path and self.tokenizer_name_or_path != self.model_name_or_path:
+            kwargs.pop("revision", None)
+        return kwargs
+
+
+class ModelLoadError(ValueError):
+    """A model or checkpoint that cannot be loaded: the message is one line naming the model id or
+    file and what to do (a ``ValueError``, so the CLI prints it without a traceback)."""
 
 
 @dataclass
@@ -127,8 +170,8 @@ def check_model_path(name_or_path: str) -> None:
 
 def from_pretrained_kwargs(settings: RankerSettings) -> dict[str, Any]:
     """Keyword arguments for ``AutoModel*.from_pretrained`` from the settings (dtype, attention
-    implementation, ``trust_remote_code``, off by default)."""
-    kwargs: dict[str, Any] = {"dtype": torch_dtype(settings.dtype), "trust_remote_code": settings.trust_remote_code}
+    implementation, ``revision``, ``trust_remote_code``, off by default)."""
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(settings.dtype), **settings.hub_kwargs()}
     if settings.attn_implementation:
         kwargs["attn_implementation"] = settings.attn_implementation
     return kwargs
@@ -164,6 +207,9 @@ class Ranker(nn.Module):
     accepts_loss_kwargs: ClassVar[bool] = False
     #: LoRA target modules used when the recipe gives none.
     default_lora_targets: ClassVar[list[str]] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    #: options describing how the base model was assembled (e.g. a published adapter merged into
+    #: it) that no longer apply to a saved ``backbone/``, which already holds the result
+    merged_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, backbone: nn.Module, tokenizer: Any, settings: RankerSettings) -> None:
         super().__init__()
@@ -201,6 +247,14 @@ class Ranker(nn.Module):
     def lora_targets(self) -> list[str]:
         """LoRA target modules used when the recipe gives none (families may look at the backbone)."""
         return list(self.default_lora_targets)
+
+    @property
+    def _no_split_modules(self) -> list[str] | None:
+        """The backbone's layer classes that must stay whole (``LlamaDecoderLayer``...): Accelerate's
+        FSDP ``TRANSFORMER_BASED_WRAP`` without a layer class reads this attribute of the model it
+        wraps, i.e. of the ranker; without it the whole ranker would be one FSDP unit."""
+        modules = getattr(self.backbone, "_no_split_modules", None)  # a PeftModel forwards it
+        return list(modules) if modules else None
 
     @property
     def is_peft(self) -> bool:
@@ -290,7 +344,9 @@ class Ranker(nn.Module):
             if head_sd:
                 save_file({k: v.detach().contiguous().cpu() for k, v in head_sd.items()}, str(tmp / HEAD_NAME))
             self.tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
-            meta = {"family": self.family, "settings": self.settings.to_dict(), "llmrank_version": _version()}
+            # trust_remote_code is the loader's decision, never the checkpoint's: not saved
+            saved = {k: v for k, v in self.settings.to_dict().items() if k != "trust_remote_code"}
+            meta = {"family": self.family, "settings": saved, "llmrank_version": _version()}
             (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
             # keep what else lives in the folder (trainer state, recipe, model card)
             if target.exists():
@@ -310,15 +366,26 @@ class Ranker(nn.Module):
                 shutil.rmtree(tmp, ignore_errors=True)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **overrides: Any) -> Ranker:
-        """Rebuild a saved ranker (see :func:`load_ranker`)."""
+    def from_pretrained(
+        cls, path: str | os.PathLike, *, trust_remote_code: bool = False, **overrides: Any
+    ) -> Ranker:
+        """Rebuild a saved ranker (see :func:`load_ranker`). ``trust_remote_code`` comes from the
+        caller only; the value in the folder's ``llmrank_config.json`` is ignored."""
         path = Path(path)
-        meta = json.loads((path / CONFIG_NAME).read_text())
-        settings = RankerSettings.from_dict(meta["settings"])
+        meta = read_checkpoint_config(path)
+        settings = RankerSettings.from_checkpoint(
+            meta["settings"], f"{path / CONFIG_NAME}", trust_remote_code=trust_remote_code
+        )
         for k, v in overrides.items():
-            setattr(settings, k, v)
+            if k == "options":
+                settings.options.update(v or {})
+            elif k in RankerSettings.__dataclass_fields__:
+                setattr(settings, k, v)
+            else:
+                raise ValueError(f"unknown ranker setting {k!r}; known: {', '.join(RankerSettings.__dataclass_fields__)}")
         if (path / BACKBONE_DIR).exists():
-            base = RankerSettings.from_dict({**settings.to_dict(), "lora": None})
+            base = RankerSettings.from_dict({**settings.to_dict(), "lora": None, "revision": None})
+            base.options = {k: v for k, v in base.options.items() if k not in cls.merged_options}
             base.model_name_or_path = str(path / BACKBONE_DIR)
             base.tokenizer_name_or_path = str(path / TOKENIZER_DIR)  # backbone/ holds no tokenizer
             backbone, _ = cls.load_backbone(base)
@@ -398,19 +465,61 @@ def _version() -> str:
         return "0+unknown"
 
 
-def load_ranker(name_or_path: str | os.PathLike, **overrides: Any) -> Ranker:
-    """Load a saved llmrank ranker from a local folder or a Hub repo id (``trust_remote_code`` off)."""
-    path = Path(name_or_path)
-    if not path.exists():
-        if str(name_or_path).startswith((".", "/", "~")):
-            raise FileNotFoundError(f"ranker folder {name_or_path!r} does not exist")
-        from huggingface_hub import snapshot_download
+def read_json_file(path: Path) -> Any:
+    """A JSON file of a checkpoint, with a one-line error naming it when it is truncated or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(
+            f"{path}: not valid JSON ({exc}); the file is truncated or corrupt: re-save or re-download the checkpoint"
+        ) from None
 
-        path = Path(snapshot_download(str(name_or_path)))
+
+def read_checkpoint_config(path: Path) -> dict[str, Any]:
+    """The ``llmrank_config.json`` of a checkpoint folder, checked for its ``family`` and ``settings``."""
+    meta = read_json_file(path / CONFIG_NAME)
+    if not isinstance(meta, dict) or not isinstance(meta.get("family"), str) or "settings" not in meta:
+        raise ModelLoadError(f"{path / CONFIG_NAME}: expected a JSON object with 'family' and 'settings'")
+    return meta
+
+
+def check_weight_files(folder: Path) -> None:
+    """Open the header of every safetensors file a load reads (cheap: no tensor is read) and parse
+    every JSON file, so a corrupt or truncated file is reported by name before loading.
+
+    Only ``folder`` itself and its ``backbone/``, ``adapter/``, ``tokenizer/`` are looked at: a
+    training output folder also holds ``checkpoint-N/`` folders, which loading it does not read."""
+    from safetensors import safe_open
+
+    places = [folder, *(folder / sub for sub in (BACKBONE_DIR, ADAPTER_DIR, TOKENIZER_DIR))]
+    for file in sorted(f for place in places if place.is_dir() for f in place.iterdir()):
+        if not file.is_file() or file.name.startswith("."):
+            continue
+        if file.suffix == ".json":
+            read_json_file(file)
+        elif file.suffix == ".safetensors":
+            try:
+                with safe_open(str(file), framework="pt") as f:
+                    list(f.keys())
+            except Exception as exc:  # safetensors raises its own SafetensorError / OSError
+                raise ModelLoadError(
+                    f"{file}: not a readable safetensors file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                    "the file is truncated or corrupt: re-save or re-download the checkpoint"
+                ) from None
+
+
+def load_llmrank_checkpoint(path: str | os.PathLike, *, trust_remote_code: bool = False, **overrides: Any) -> Ranker:
+    """Load a local llmrank checkpoint folder (one with ``llmrank_config.json``).
+
+    ``trust_remote_code`` comes only from the caller (default off), never from the folder.
+    Published formats and Hub ids: :func:`llmrank.loading.load_ranker`."""
+    path = Path(path)
     if not (path / CONFIG_NAME).exists():
         raise FileNotFoundError(
             f"{path} has no {CONFIG_NAME}: it is not an llmrank checkpoint "
-            "(train one with `llmrank.train`, or build a ranker from a base model with a recipe)"
+            "(use llmrank.load_ranker, which also opens published formats)"
         )
-    meta = json.loads((path / CONFIG_NAME).read_text())
-    return family_class(meta["family"]).from_pretrained(path, **overrides)
+    check_weight_files(path)
+    meta = read_checkpoint_config(path)
+    return family_class(meta["family"]).from_pretrained(path, trust_remote_code=trust_remote_code, **overrides)
+

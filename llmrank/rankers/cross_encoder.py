@@ -10,7 +10,8 @@
   on the last real token (the appended eos).
 
 Options (``RankerSettings.options``): ``pooling`` = ``auto`` (default: ``last`` for decoder
-models, ``pooler`` for a one-label sequence-classification checkpoint, else ``cls``) | ``cls`` |
+models, ``pooler`` for encoders that have one -- the stock sequence-classification head, which
+``llmrank export`` maps exactly -- else ``cls``) | ``cls`` |
 ``last`` | ``mean`` | ``pooler``; ``query_prefix`` / ``doc_prefix`` (decoders; default ``query:`` /
 ``document:``); ``first_token_last_layer`` (default true): with ``cls``/``pooler`` pooling on a
 BERT-style encoder, the last layer computes [CLS] only (same scores, ~1/num_layers less compute;
@@ -24,6 +25,7 @@ it off.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -32,6 +34,8 @@ from torch import nn
 from llmrank.rankers.base import RankerSettings, from_pretrained_kwargs, register_family
 from llmrank.rankers.first_token_layer import first_token_last_layer
 from llmrank.rankers.tokenize import PairTemplate, PointwiseRanker, encoder_pair_template
+
+logger = logging.getLogger(__name__)
 
 POOLINGS = ("auto", "cls", "last", "mean", "pooler")
 
@@ -135,34 +139,52 @@ class CrossEncoderRanker(PointwiseRanker):
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         path = settings.model_name_or_path
-        config = AutoConfig.from_pretrained(path, trust_remote_code=settings.trust_remote_code)
+        config = AutoConfig.from_pretrained(path, **settings.hub_kwargs())
         is_decoder_config(config)  # rejects encoder-decoder models with the fix
-        backbone = AutoModel.from_pretrained(path, **from_pretrained_kwargs(settings))
         pooling = settings.options.get("pooling", "auto")
-        keep_pooler = pooling == "pooler" or (pooling == "auto" and _single_label_classifier(path, config) is not None)
+        # `auto` on an encoder with a pooler scores like the stock *ForSequenceClassification head
+        # (classifier on tanh(pooler(CLS))), so a trained model exports exactly to transformers and
+        # sentence-transformers' CrossEncoder; `cls` drops the pooler instead
+        keep_pooler = pooling == "pooler" or (pooling == "auto" and not is_decoder_config(config))
+        kwargs = from_pretrained_kwargs(settings)
+        if not keep_pooler and _accepts_pooling_flag(config):
+            # [CLS]/last/mean pooling never reads the pooler: don't create it, so it is neither
+            # trained (no gradient would break DDP), saved, nor reported missing on reload
+            kwargs["add_pooling_layer"] = False
+        if "add_pooling_layer" in kwargs:
+            backbone = _load_without_pooler(path, kwargs)
+        else:
+            backbone = AutoModel.from_pretrained(path, **kwargs)
         if not keep_pooler and getattr(backbone, "pooler", None) is not None:
-            backbone.pooler = None  # unused weights would get no gradient (and break DDP)
+            backbone.pooler = None
         tokenizer = AutoTokenizer.from_pretrained(
-            settings.tokenizer_name_or_path or path, trust_remote_code=settings.trust_remote_code
+            settings.tokenizer_name_or_path or path, **settings.tokenizer_kwargs()
         )
         return backbone, tokenizer
 
     @classmethod
     def build(cls, settings: RankerSettings) -> CrossEncoderRanker:
+        from transformers import AutoConfig
+
         ranker = super().build(settings)
         assert isinstance(ranker, CrossEncoderRanker)
-        if ranker.pooling == "pooler":
-            from transformers import AutoConfig
-
-            config = AutoConfig.from_pretrained(
-                settings.model_name_or_path, trust_remote_code=settings.trust_remote_code
+        config = AutoConfig.from_pretrained(settings.model_name_or_path, **settings.hub_kwargs())
+        head = _single_label_classifier(settings.model_name_or_path, config)
+        if ranker.pooling == "pooler" and head is not None:
+            with torch.no_grad():
+                ranker.score_head.weight.copy_(head["weight"].float())
+                if "bias" in head:
+                    ranker.score_head.bias.copy_(head["bias"].float())
+        elif _is_sequence_classifier(config):
+            # a published reranker whose head this family cannot take over (RoBERTa/XLM-R
+            # classifier.dense + out_proj, Llama `score`, ...): say so instead of dropping it quietly
+            logger.warning(
+                "%s is a %s whose score head (%s) family 'cross-encoder' does not use: training starts "
+                "from a new, randomly initialised head; use `family: seq-cls` to keep the published head",
+                settings.model_name_or_path,
+                ", ".join(config.architectures),
+                _head_keys(settings.model_name_or_path) or "unknown layout",
             )
-            head = _single_label_classifier(settings.model_name_or_path, config)
-            if head is not None:
-                with torch.no_grad():
-                    ranker.score_head.weight.copy_(head["weight"].float())
-                    if "bias" in head:
-                        ranker.score_head.bias.copy_(head["bias"].float())
         return ranker
 
     def lora_targets(self) -> list[str]:
@@ -187,6 +209,63 @@ class CrossEncoderRanker(PointwiseRanker):
                 m = attention_mask.unsqueeze(-1).to(states.dtype)
                 pooled = (states * m).sum(1) / m.sum(1).clamp_min(1)
         return self.score_head(pooled.to(self.score_head.weight.dtype)).squeeze(-1)
+
+
+def _is_sequence_classifier(config: Any) -> bool:
+    archs = getattr(config, "architectures", None) or []
+    return any(str(a).endswith("ForSequenceClassification") for a in archs)
+
+
+def _head_keys(name_or_path: str) -> str:
+    """Names of the head weights (``classifier.*``, ``score.*``) in a local checkpoint's safetensors."""
+    import json
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    folder = Path(name_or_path)
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        keys = list(json.loads(index.read_text())["weight_map"])
+    elif (folder / "model.safetensors").is_file():
+        with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+            keys = list(f.keys())
+    else:
+        return ""
+    return ", ".join(k for k in keys if k.startswith(("classifier", "score", "head.")))
+
+
+def _load_without_pooler(path: str, kwargs: dict[str, Any]) -> nn.Module:
+    """``AutoModel.from_pretrained`` without the pooler: the pooler weights a base checkpoint carries
+    are expected to go unused, so transformers' load report (which would list them) is replaced by
+    one warning line for anything else that does not match."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        backbone, info = AutoModel.from_pretrained(path, output_loading_info=True, **kwargs)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    unexpected = [k for k in info.get("unexpected_keys", []) if not k.startswith("pooler.")]
+    missing = list(info.get("missing_keys", []))
+    if missing or unexpected:
+        logger.warning("%s: weights missing %s, unused %s", path, missing[:6], unexpected[:6])
+    return backbone
+
+
+def _accepts_pooling_flag(config: Any) -> bool:
+    """Whether the base-model class of ``config`` takes ``add_pooling_layer`` (BERT, RoBERTa, XLM-R, ...)."""
+    import inspect
+
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    try:
+        model_class = MODEL_MAPPING[type(config)]
+    except KeyError:
+        return False
+    return "add_pooling_layer" in inspect.signature(model_class.__init__).parameters
 
 
 def _base_model(backbone: nn.Module) -> nn.Module:

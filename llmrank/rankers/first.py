@@ -41,7 +41,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmrank.data.record import Doc, RankingList
-from llmrank.rankers.base import Ranker, RankerOutput, RankerSettings, register_family, stage_ids, torch_dtype
+from llmrank.rankers.base import (
+    Ranker,
+    RankerOutput,
+    RankerSettings,
+    from_pretrained_kwargs,
+    register_family,
+    stage_ids,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +68,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "mode": "single_token",  # single_token | generate
     "id_tokenization": "canonical",  # canonical (checked) | concat
     "system_message": SYSTEM_MESSAGE,
+    "template": "first",  # first (FIRST's training wording) | rank_llm (rank_llm's current YAML)
     "reference_model_name_or_path": None,  # full fine-tuning + LiPO: frozen reference (default: base)
 }
 
@@ -78,11 +86,33 @@ def passage_text(doc: Doc, max_words: int = 300) -> str:
     return _BRACKETED_ALPHA.sub(r"(\1)", text)
 
 
-def user_message(query: str, passages: Sequence[str]) -> str:
-    """FIRST's user turn, verbatim (including "a alphabetical", which matches the training data)."""
+#: User-turn wordings: FIRST's training data, and rank_llm's ``rank_zephyr_alpha_template.yaml``
+#: (castorini/rank_llm, what ``castorini/first_mistral`` is served with today: "an alphabetical",
+#: one newline after the prefix, "Answer concisely and directly and only respond").
+TEMPLATES = ("first", "rank_llm")
+
+
+def user_message(query: str, passages: Sequence[str], template: str = "first") -> str:
+    """FIRST's user turn, verbatim (including "a alphabetical", which matches the training data),
+    or with ``template="rank_llm"`` rank_llm's current wording (prefix + bodies + suffix, concatenated)."""
     n = len(passages)
     if not 1 <= n <= MAX_WINDOW:
         raise ValueError(f"a FIRST window holds 1..{MAX_WINDOW} passages, got {n}")
+    if template == "rank_llm":
+        parts = [
+            f"I will provide you with {n} passages, each indicated by an alphabetical identifier []. "
+            f"Rank the passages based on their relevance to the search query: {query}.\n"
+        ]
+        parts += [f"[{IDENTIFIERS[i]}] {p}\n" for i, p in enumerate(passages)]
+        parts.append(
+            f"Search Query: {query}.\nRank the {n} passages above based on their relevance to the search query. "
+            "All the passages should be included and listed using identifiers, in descending order of relevance. "
+            "The output format should be [] > [], e.g., [B] > [A], Answer concisely and directly and only respond "
+            "with the ranking results, do not say any word or explain."
+        )
+        return "".join(parts)
+    if template != "first":
+        raise ValueError(f"FIRST template {template!r} is not one of {', '.join(TEMPLATES)}")
     parts = [
         f"I will provide you with {n} passages, each indicated by a alphabetical identifier []. "
         f"Rank the passages based on their relevance to the search query: {query}.\n\n"
@@ -97,14 +127,16 @@ def user_message(query: str, passages: Sequence[str]) -> str:
     return "".join(parts)
 
 
-def render_prompt(tokenizer: Any, query: str, passages: Sequence[str], system_message: str = SYSTEM_MESSAGE) -> str:
+def render_prompt(
+    tokenizer: Any, query: str, passages: Sequence[str], system_message: str = SYSTEM_MESSAGE, template: str = "first"
+) -> str:
     """Chat-formatted prompt with the generation prompt, ``ftfy``-fixed, *without* the trailing ``"["``.
 
     The system message is a ``system`` turn when the chat template mentions ``system`` (as the
     official code tests), else it is prepended to the user turn as ``sys + "\\n " + user``."""
     import ftfy
 
-    user = user_message(query, passages)
+    user = user_message(query, passages, template)
     template = getattr(tokenizer, "chat_template", None)
     if template is None:
         raise ValueError(
@@ -288,6 +320,14 @@ class FirstRanker(Ranker):
 
     # a list without a teacher ``order`` is ranked by its graded labels (stable) for the LM target
     derives_teacher_order = True
+    # a training example is the whole window in its given order, never a sampled group
+    listwise_windows = True
+    max_window = MAX_WINDOW
+
+    @classmethod
+    def provides_logprobs(cls, settings: RankerSettings) -> bool:
+        """First-identifier log-probabilities (policy) and the reference's, for LiPO-λ."""
+        return True
 
     def __init__(self, backbone: nn.Module, tokenizer: Any, settings: RankerSettings) -> None:
         super().__init__(backbone, tokenizer, settings)
@@ -297,6 +337,8 @@ class FirstRanker(Ranker):
         self.options = {**DEFAULT_OPTIONS, **settings.options}
         if self.options["mode"] not in ("single_token", "generate"):
             raise ValueError(f"options.mode must be 'single_token' or 'generate', got {self.options['mode']!r}")
+        if self.options["template"] not in TEMPLATES:
+            raise ValueError(f"options.template must be one of {', '.join(TEMPLATES)}, got {self.options['template']!r}")
         if not 2 <= int(self.options["window_size"]) <= MAX_WINDOW:
             raise ValueError(f"options.window_size must be in 2..{MAX_WINDOW}")
         self.ids = IdentifierTokens(tokenizer, self.options["id_tokenization"])
@@ -319,13 +361,9 @@ class FirstRanker(Ranker):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(
-            settings.tokenizer_name_or_path or settings.model_name_or_path,
-            trust_remote_code=settings.trust_remote_code,
+            settings.tokenizer_name_or_path or settings.model_name_or_path, **settings.tokenizer_kwargs()
         )
-        kwargs: dict[str, Any] = {"dtype": torch_dtype(settings.dtype), "trust_remote_code": settings.trust_remote_code}
-        if settings.attn_implementation:
-            kwargs["attn_implementation"] = settings.attn_implementation
-        model = AutoModelForCausalLM.from_pretrained(settings.model_name_or_path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(settings.model_name_or_path, **from_pretrained_kwargs(settings))
         return model, tokenizer
 
     # ----------------------------------------------------------------------------- encoding
@@ -340,7 +378,9 @@ class FirstRanker(Ranker):
         target = self.ids.target_ids(order)
         while True:
             passages = [passage_text(d, words) for d in lst.docs]
-            prompt = render_prompt(self.tokenizer, lst.query, passages, self.options["system_message"])
+            prompt = render_prompt(
+                self.tokenizer, lst.query, passages, self.options["system_message"], self.options["template"]
+            )
             prompt_ids = self.ids.prompt_ids(prompt)
             excess = len(prompt_ids) + len(target) - self.settings.max_length
             if excess <= 0 or words <= 1:

@@ -10,6 +10,12 @@
   score = ``log_softmax([logit(true), logit(false)])[true]`` at the first decoder step.
 * ``mode: rankt5-enc`` -- RankT5-Enc: the T5 encoder alone, first-token state -> ``Linear(d_model, 1)``.
 
+LiPO-λ (``objective: [{name: lipo_lambda}]``) needs policy and reference log-probabilities; only
+monoT5 scores are log-probabilities (``log p(true | q, d)`` over {true, false}), so only ``mode:
+monot5`` provides them: the policy is the model being trained, the reference the same model with
+its LoRA adapters disabled (as FIRST does), or a frozen copy of the base model (or of
+``options.reference_model_name_or_path``) under full fine-tuning.
+
 Options: ``mode`` (default ``rankt5``), ``score_token`` (default ``<extra_id_10>``),
 ``true_token`` / ``false_token`` (default ``true`` / ``false``), ``query_prefix`` (``Query:``),
 ``doc_prefix`` (``Document:``), ``suffix`` (``Relevant:`` for monoT5, empty otherwise).
@@ -22,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from llmrank.rankers.base import RankerSettings, from_pretrained_kwargs, register_family
+from llmrank.rankers.base import RankerOutput, RankerSettings, from_pretrained_kwargs, register_family
 from llmrank.rankers.tokenize import PairTemplate, PointwiseRanker
 
 MODES = ("rankt5", "monot5", "rankt5-enc")
@@ -60,12 +66,21 @@ class Seq2SeqRanker(PointwiseRanker):
 
     default_lora_targets = T5_LORA_TARGETS
 
+    @classmethod
+    def provides_logprobs(cls, settings: RankerSettings) -> bool:
+        """monoT5 scores are log-probabilities, so LiPO-λ has a policy and a reference; RankT5's
+        unnormalised logit and the encoder head are not."""
+        return settings.options.get("mode", "rankt5") == "monot5"
+
     def __init__(self, backbone: nn.Module, tokenizer: Any, settings: RankerSettings) -> None:
         super().__init__(backbone, tokenizer, settings)
         opts = settings.options
         self.mode = opts.setdefault("mode", "rankt5")
         if self.mode not in MODES:
             raise ValueError(f"seq2seq mode {self.mode!r} is not one of {', '.join(MODES)}")
+        #: set by the trainer when the objective needs reference log-probabilities (LiPO-λ)
+        self.compute_reference = False
+        self._reference: list[nn.Module] = []  # full-FT reference model, kept out of state_dict
         if tokenizer.eos_token_id is None:
             raise ValueError("the seq2seq family needs a tokenizer with an eos token")
         config = _config(backbone)
@@ -97,7 +112,7 @@ class Seq2SeqRanker(PointwiseRanker):
         from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, T5EncoderModel
 
         path = settings.model_name_or_path
-        config = AutoConfig.from_pretrained(path, trust_remote_code=settings.trust_remote_code)
+        config = AutoConfig.from_pretrained(path, **settings.hub_kwargs())
         if settings.options.get("mode", "rankt5") == "rankt5-enc":
             backbone = T5EncoderModel.from_pretrained(path, **from_pretrained_kwargs(settings))
         else:
@@ -107,17 +122,60 @@ class Seq2SeqRanker(PointwiseRanker):
                 )
             backbone = AutoModelForSeq2SeqLM.from_pretrained(path, **from_pretrained_kwargs(settings))
         tokenizer = AutoTokenizer.from_pretrained(
-            settings.tokenizer_name_or_path or path, trust_remote_code=settings.trust_remote_code
+            settings.tokenizer_name_or_path or path, **settings.tokenizer_kwargs()
         )
         return backbone, tokenizer
 
     def score_pairs(self, **inputs: torch.Tensor) -> torch.Tensor:
+        return self._score_with(self.backbone, **inputs)
+
+    def forward(self, pair_mask: torch.Tensor, **inputs: torch.Tensor) -> RankerOutput:  # type: ignore[override]
+        """Scores ``[B, n]``; with ``compute_reference`` (monoT5 only) also the policy log-probs
+        ``logprobs`` (= the monoT5 scores, ``log p(true | q, d)``) and the reference's ``ref_logprobs``."""
+        out = super().forward(pair_mask, **inputs)
+        if self.compute_reference:
+            if self.mode != "monot5":
+                raise ValueError(
+                    f"seq2seq mode {self.mode!r} scores are not log-probabilities; LiPO-lambda needs options.mode: monot5"
+                )
+            out.logprobs = out.scores
+            ref = self._reference_scores(inputs)
+            out.ref_logprobs = torch.zeros_like(out.scores).masked_scatter(pair_mask.bool().to(ref.device), ref)
+        return out
+
+    @torch.no_grad()
+    def _reference_scores(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[P]`` monoT5 log-probs of the reference: the same model with LoRA adapters disabled (no
+        second copy), or under full fine-tuning a frozen copy of the base model. Dropout off."""
+        model = self.backbone if self.is_peft else self.reference_model()
+        was_training = model.training
+        model.eval()
+        try:
+            if self.is_peft:
+                with self.backbone.disable_adapter():
+                    return self._score_with(model, **inputs).float()
+            return self._score_with(model, **inputs).float()
+        finally:
+            model.train(was_training)
+
+    def reference_model(self) -> nn.Module:
+        """Frozen copy of ``options.reference_model_name_or_path`` (default: the base model),
+        loaded once and kept out of ``state_dict`` (one extra model in memory)."""
+        if not self._reference:
+            path = self.settings.options.get("reference_model_name_or_path") or self.settings.model_name_or_path
+            base = RankerSettings.from_dict({**self.settings.to_dict(), "lora": None, "model_name_or_path": path})
+            model, _ = type(self).load_backbone(base)
+            model.requires_grad_(False).eval().to(self.device)
+            self._reference.append(model)
+        return self._reference[0]
+
+    def _score_with(self, model: nn.Module, **inputs: torch.Tensor) -> torch.Tensor:
         input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
         if self.mode == "rankt5-enc":
-            states = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            states = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             return self.score_head(states[:, 0].to(self.score_head.weight.dtype)).squeeze(-1)
         start = torch.full((input_ids.shape[0], 1), self.decoder_start_token_id, dtype=torch.long, device=input_ids.device)
-        logits = self.backbone(
+        logits = model(
             input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=start, use_cache=False
         ).logits[:, 0].float()
         if self.mode == "rankt5":
