@@ -17,7 +17,8 @@ Placeholders in argv, file contents and ``expect_in_stderr``: ``{tmp}`` (the cas
 the working directory), ``{ckpt}`` (an llmrank cross-encoder checkpoint of a tiny BERT), ``{bert}``
 (the tiny BERT base model), ``{root}`` (the checkout under test). Case tables are read from
 ``tests/bad_inputs_cli.py`` and, when present, ``tests/bad_inputs_data.py`` /
-``tests/bad_inputs_recipes.py`` (each a module-level ``CASES`` list).
+``tests/bad_inputs_recipes.py`` (each a module-level ``CASES`` list; the recipe table's is
+``BAD_RECIPES``).
 
 Each case is classified:
 
@@ -63,7 +64,12 @@ def load_cases() -> list[dict[str, Any]]:
             if exc.name == name:
                 continue
             raise
-        cases.extend(dict(case, table=name.rsplit(".", 1)[1]) for case in module.CASES)
+        table = name.rsplit(".", 1)[1]
+        rows = getattr(module, "CASES", None) or getattr(module, "BAD_RECIPES", None)
+        if rows is None:
+            raise AttributeError(f"{name} has neither CASES nor BAD_RECIPES")
+        default_kind = {"bad_inputs_data": "data", "bad_inputs_recipes": "recipe"}.get(table, "")
+        cases.extend(dict(case, table=table, kind=case.get("kind", default_kind)) for case in rows)
     names = [c["name"] for c in cases]
     dupes = {n for n in names if names.count(n) > 1}
     assert not dupes, f"duplicate case names: {sorted(dupes)}"
@@ -226,10 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=str(ROOT), help="checkout whose llmrank is run (PYTHONPATH)")
     parser.add_argument("--assets", help="folder for the tiny model and checkpoint (default: a temp folder)")
     parser.add_argument("--only", help="run the cases whose name contains this text")
+    parser.add_argument("--table", help="run one table (bad_inputs_cli, bad_inputs_data, bad_inputs_recipes)")
     parser.add_argument("--json", help="write every outcome here")
     parser.add_argument("-v", "--verbose", action="store_true", help="print stderr of the non-clear cases")
     args = parser.parse_args(argv)
-    cases = [c for c in load_cases() if not args.only or args.only in c["name"]]
+    cases = [c for c in load_cases() if (not args.only or args.only in c["name"])
+             and (not args.table or c["table"] == args.table)]  # fmt: skip
     assets_dir = Path(args.assets or tempfile.mkdtemp(prefix="llmrank-sweep-assets-"))
     assets = build_assets(assets_dir)
     script = console_script()
