@@ -133,6 +133,12 @@ class Outcome:
     table: str = ""
 
 
+def default_sigint() -> None:
+    """In the child: SIGINT back to its default action. A sweep started in the background by a
+    shell inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for_fifo_reader(path: Path, proc: subprocess.Popen, timeout: float) -> int | None:
     """Open ``path`` for writing once the command has opened it for reading; returns the fd."""
     end = time.monotonic() + timeout
@@ -182,7 +188,8 @@ def run_case(case: dict[str, Any], assets: dict[str, str], root: Path, script: s
         assets_before = {k: snapshot(Path(v)) for k, v in assets.items()}
         t0 = time.monotonic()
         proc = subprocess.Popen(argv, cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, errors="replace")  # fmt: skip
+                                stderr=subprocess.PIPE, text=True, errors="replace",
+                                preexec_fn=default_sigint)  # fmt: skip
         writer = None
         try:
             mode = case.get("sigint")

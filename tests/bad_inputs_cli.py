@@ -139,7 +139,7 @@ CASES: list[dict] = [
               "topics.tsv", "--out", "out.trec"], "expect_in_stderr": "--model"},
     {"name": "checkpoint without llmrank_config.json", "kind": "checkpoint", "files": {**GOOD, "ckpt/": ""},
      "argv": ["rerank", "--model", "ckpt", "--run", "run.trec", "--corpus", "corpus.jsonl", "--topics",
-              "topics.tsv", "--out", "out.trec"], "expect_in_stderr": "llmrank_config.json"},
+              "topics.tsv", "--out", "out.trec"], "expect_in_stderr": "ckpt"},
     {"name": "checkpoint with truncated llmrank_config.json", "kind": "checkpoint", "copy": {"ckpt": "{ckpt}"},
      "files": {**GOOD, "ckpt/llmrank_config.json": '{"family": "cross-encoder", "model_'},
      "argv": ["rerank", "--model", "ckpt", "--run", "run.trec", "--corpus", "corpus.jsonl", "--topics",

@@ -12,13 +12,9 @@ import pytest
 
 from tests.bad_input_sweep import ROOT, build_assets, console_script, load_cases, run_case
 
-# cases whose fix belongs to another part of issue 14 (model loading, recipe validation); strict:
-# once fixed, the xfail fails and the entry must go
-KNOWN_OPEN = {
-    "checkpoint with truncated llmrank_config.json": "loading: name the file in a corrupt llmrank_config.json",
-    "checkpoint with corrupt head.safetensors": "loading: name the corrupt file; no LOAD REPORT block (item 13)",
-    "train learning_rate -1": "recipe validation: reject a negative learning_rate before loading, naming the key",
-}
+# {case name: reason} for cases whose fix belongs to another part of the project, marked as strict
+# xfails (once fixed, the xfail fails and the entry must go); none open today
+KNOWN_OPEN: dict[str, str] = {}
 
 CASES = load_cases()
 

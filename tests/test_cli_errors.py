@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from llmrank.cli import main
+from tests.bad_input_sweep import default_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,7 +103,8 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "llmrank.cli", "evaluate", "--run", "run.trec", "--qrels",
-                             "qrels.txt"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                             "qrels.txt"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)  # fmt: skip
     writer = None
     deadline = time.monotonic() + 120
     while writer is None and time.monotonic() < deadline and proc.poll() is None:
