@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llmrank.data.record import Doc, RankingList
-
 if TYPE_CHECKING:
     from llmrank.rankers.base import Ranker
 
 __all__ = ["Doc", "RankingList", "load_ranker", "__version__"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Doc / RankingList load on first use: `import llmrank` (e.g. by the `llmrank` console script)
+    # must not import torch, so usage errors are fast and Ctrl-C during start-up is handled
+    if name in ("Doc", "RankingList"):
+        from llmrank.data import record
+
+        return getattr(record, name)
+    raise AttributeError(f"module 'llmrank' has no attribute {name!r}")
 
 
 def load_ranker(name_or_path: Any, **kwargs: Any) -> Ranker:

@@ -9,19 +9,18 @@ every process reranks its share of the queries.
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import json
 import os
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from llmrank.commands.model_args import add_model_arguments, model_kwargs
 from llmrank.evaluate import Evaluation, evaluate_run, markdown_table, paired_ttest
 from llmrank.rerank import is_main_process, merge_with_tail, rerank_lists, wait_for_everyone
 from llmrank.runs import (
@@ -37,15 +36,21 @@ from llmrank.runs import (
     write_trec_run,
 )
 
-DATASETS_YAML = Path(__file__).resolve().parents[1] / "eval" / "datasets.yaml"
+#: the dataset table ships inside the package (package data), so a wheel install has it too
+DATASETS_RESOURCE = "datasets.yaml"
 
 
 def dataset_table() -> dict[str, Any]:
-    """The checked-in dataset table (``eval/datasets.yaml``; ``$LLMRANK_DATASETS`` overrides)."""
-    path = Path(os.environ.get("LLMRANK_DATASETS", DATASETS_YAML))
-    if not path.exists():
-        raise FileNotFoundError(f"dataset table {path} not found (set LLMRANK_DATASETS to eval/datasets.yaml)")
-    return yaml.safe_load(path.read_text())
+    """The dataset table (``llmrank/datasets.yaml``, read with :mod:`importlib.resources`;
+    ``$LLMRANK_DATASETS`` names another file)."""
+    override = os.environ.get("LLMRANK_DATASETS")
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise FileNotFoundError(f"LLMRANK_DATASETS={path}: no such file (unset it to use the built-in table)")
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    resource = resources.files("llmrank").joinpath(DATASETS_RESOURCE)
+    return yaml.safe_load(resource.read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -77,6 +82,7 @@ class PipelineSettings:
     threads: int = 1
     cache_dir: str | None = None
     progress: bool = True
+    queries_per_chunk: int = 64
     #: :func:`llmrank.load_ranker` keyword arguments (--family, --revision, ...; llmrank.commands.model_args)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -260,7 +266,8 @@ def run_task(task: Task, ranker: Any, settings: PipelineSettings) -> dict[str, A
         store = _doc_store(task, searcher)
         wanted = {d for ranked in first.values() for d, _ in ranked[: settings.top_k]}
         lists = build_lists(first, topics, store.get(wanted), settings.top_k)
-        reranked, stats = rerank_lists(ranker, lists, settings.batch_size, settings.progress, desc=task.name)
+        reranked, stats = rerank_lists(ranker, lists, settings.batch_size, settings.progress, desc=task.name,
+                                       queries_per_chunk=settings.queries_per_chunk)
         if is_main_process():
             full = merge_with_tail(reranked, first, settings.top_k)
             write_trec_run(out / "rerank.trec", full, tag="llmrank")
@@ -356,31 +363,3 @@ def write_summary(tasks: Sequence[Task], results: Sequence[dict[str, Any]], sett
     write_csv(out / "summary.csv", columns, [[("" if r.get(c) is None else r.get(c)) for c in columns] for r in rows])
     write_json(out / "summary.json", {"settings": settings.signature(), "rows": rows, "datasets": list(results)})
     return md
-
-
-# --------------------------------------------------------------------------- CLI glue
-
-def add_pipeline_arguments(p: argparse.ArgumentParser, default_out: str) -> None:
-    """Options shared by `llmrank trec-dl` and `llmrank beir`."""
-    p.add_argument("--model", required=True, help="llmrank checkpoint, or 'none' for the first-stage table alone")
-    p.add_argument("--top-k", type=int, default=100, help="candidates reranked per query (default 100)")
-    p.add_argument("--hits", type=int, default=1000, help="first-stage depth (default 1000)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=1, help="BM25 search / indexing threads")
-    p.add_argument("--cache-dir", help="where local Lucene indexes are cached (default ~/.cache/llmrank/indexes)")
-    p.add_argument("--out-dir", default=default_out, help=f"results folder (default {default_out}); "
-                   "finished datasets found there are skipped")
-    p.add_argument("--no-progress", action="store_true")
-    add_model_arguments(p)
-
-
-def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
-    """PipelineSettings from the options added by :func:`add_pipeline_arguments`."""
-    from llmrank.cli import CLIError
-
-    if args.top_k < 1 or args.hits < args.top_k:
-        raise CLIError("need 1 <= --top-k <= --hits")
-    model = None if args.model.lower() == "none" else args.model
-    return PipelineSettings(model=model, out_dir=Path(args.out_dir), top_k=args.top_k, hits=args.hits,
-                            batch_size=args.batch_size, threads=args.threads, cache_dir=args.cache_dir,
-                            progress=not args.no_progress, model_kwargs=model_kwargs(args))

@@ -1,8 +1,8 @@
 """Rerank a first-stage run with any :class:`~llmrank.rankers.base.Ranker`.
 
 The ranker's own ``score_lists`` does the batching (pointwise families batch pairs, FIRST
-plugs in its sliding windows), so this module only builds the lists, times them and turns
-scores into a best-first run. Under ``accelerate launch`` the queries are split across
+plugs in its sliding windows); this module hands it chunks of queries at a time, so batches
+span queries, times the chunks and turns scores into a best-first run. Under ``accelerate launch`` the queries are split across
 processes (``PartialState.split_between_processes``-style contiguous shards), the results are
 gathered with ``gather_object`` and deduplicated by qid, and only the main process writes:
 nothing is dropped or duplicated, whatever the number of processes.
@@ -19,16 +19,32 @@ from typing import Any
 from llmrank.data.record import Doc, RankingList
 from llmrank.runs import Run, Topics
 
+#: queries scored together by default: enough for cross-query batches of pairs / FIRST windows,
+#: few enough that the tokenized pairs of one chunk stay small (64 x 100 pairs)
+QUERIES_PER_CHUNK = 64
+
+#: how ``per_query_ms`` is defined, written into the latency JSON beside the numbers
+PER_QUERY_MS_DEFINITION = (
+    "queries are scored together in chunks of queries_per_chunk (cross-query batching); a query's ms is "
+    "its share of its chunk's scoring wall time, proportional to its number of (query, document) pairs"
+)
+
 
 @dataclass
 class LatencyStats:
-    """Per-query latency and throughput of one reranking job."""
+    """Per-query latency and throughput of one reranking job.
+
+    Queries are scored in chunks (cross-query batching), so a query has no latency of its own:
+    ``per_query_ms`` is each query's share of its chunk's scoring time, by pair count
+    (:data:`PER_QUERY_MS_DEFINITION`). With ``queries_per_chunk=1`` it is the plain per-query time."""
 
     per_query_ms: dict[str, float] = field(default_factory=dict)
     pairs: int = 0
     wall_s: float = 0.0
     model_s: float = 0.0
     num_processes: int = 1
+    queries_per_chunk: int = 1
+    per_query_ms_definition: str = PER_QUERY_MS_DEFINITION
 
     def summary(self) -> dict[str, Any]:
         ms = list(self.per_query_ms.values())
@@ -126,24 +142,42 @@ def _shard(items: Sequence[Any], index: int, count: int) -> list[Any]:
 
 
 def _rerank_local(
-    ranker: Any, lists: Sequence[RankingList], batch_size: int, progress: bool, desc: str
+    ranker: Any,
+    lists: Sequence[RankingList],
+    batch_size: int,
+    progress: bool,
+    desc: str,
+    queries_per_chunk: int = QUERIES_PER_CHUNK,
 ) -> tuple[list[tuple[str, list[tuple[str, float]], float]], float, int]:
-    """Score lists one query at a time: ``[(qid, ranked, ms)]``, model seconds, pairs."""
+    """Score lists a chunk of queries at a time: ``[(qid, ranked, ms)]``, model seconds, pairs.
+
+    One ``score_lists`` call per chunk lets the ranker batch across queries (pointwise families
+    sort all pairs of the chunk by length; FIRST batches the windows of every query at the same
+    sliding position). A query's latency is its pair-count share of the chunk's wall time."""
     from tqdm.auto import tqdm
 
     timer = ModelTimer(getattr(ranker, "backbone", None))
     out = []
     pairs = 0
+    step = max(1, int(queries_per_chunk))
     try:
-        for lst in tqdm(lists, desc=desc, unit="query", disable=not progress):
-            t0 = time.perf_counter()
-            scores = ranker.score_lists([lst], batch_size=batch_size)[0]
-            ms = (time.perf_counter() - t0) * 1000.0
-            if len(scores) != len(lst.docs):
-                raise RuntimeError(f"ranker returned {len(scores)} scores for {len(lst.docs)} documents")
-            order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))  # stable: ties keep input order
-            out.append((lst.qid, [(lst.docs[i].docid, float(scores[i])) for i in order], ms))
-            pairs += len(lst.docs)
+        with tqdm(total=len(lists), desc=desc, unit="query", disable=not progress) as bar:
+            for start in range(0, len(lists), step):
+                chunk = list(lists[start : start + step])
+                t0 = time.perf_counter()
+                scores = ranker.score_lists(chunk, batch_size=batch_size)
+                chunk_ms = (time.perf_counter() - t0) * 1000.0
+                if len(scores) != len(chunk):
+                    raise RuntimeError(f"ranker returned scores for {len(scores)} lists, expected {len(chunk)}")
+                chunk_pairs = sum(len(lst.docs) for lst in chunk)
+                for lst, row in zip(chunk, scores):
+                    if len(row) != len(lst.docs):
+                        raise RuntimeError(f"ranker returned {len(row)} scores for {len(lst.docs)} documents")
+                    order = sorted(range(len(row)), key=lambda i: -float(row[i]))  # stable: ties keep input order
+                    ms = chunk_ms * len(lst.docs) / chunk_pairs if chunk_pairs else 0.0
+                    out.append((lst.qid, [(lst.docs[i].docid, float(row[i])) for i in order], ms))
+                pairs += chunk_pairs
+                bar.update(len(chunk))
     finally:
         timer.close()
     return out, timer.total, pairs
@@ -155,6 +189,7 @@ def rerank_lists(
     batch_size: int = 32,
     progress: bool = True,
     desc: str = "rerank",
+    queries_per_chunk: int = QUERIES_PER_CHUNK,
 ) -> tuple[Run, LatencyStats]:
     """Rerank ``lists``; on every process returns the full run (order of ``lists``) and stats.
 
@@ -167,7 +202,7 @@ def rerank_lists(
     t0 = time.perf_counter()
     mine = _shard(lists, state.process_index, nproc) if nproc > 1 else list(lists)
     results, model_s, pairs = _rerank_local(
-        ranker, mine, batch_size, progress and (state is None or state.is_local_main_process), desc
+        ranker, mine, batch_size, progress and (state is None or state.is_local_main_process), desc, queries_per_chunk
     )
     if nproc > 1:
         from accelerate.utils import gather_object
@@ -190,6 +225,7 @@ def rerank_lists(
         wall_s=wall,
         model_s=min(model_s, wall),
         num_processes=nproc,
+        queries_per_chunk=max(1, int(queries_per_chunk)),
     )
     return run, stats
 

@@ -98,6 +98,7 @@ def test_rerank_and_evaluate_cli(mini_dir: Path, minilm_ranker: str, tmp_path: P
     assert main(args) == 0
     lat = json.loads(Path(f"{out}.latency.json").read_text())
     assert set(lat["per_query_ms"]) == set(MINI_QUERIES) and lat["summary"]["pairs_per_s"] > 0
+    assert lat["queries_per_chunk"] == 64 and "share of its chunk" in lat["per_query_ms_definition"]
     qrels = mini_dir / "mini" / "qrels" / "test.tsv"
     assert main(["evaluate", "--run", str(out), "--qrels", str(qrels), "--measures", "beir",
                  "--baseline", str(run), "--out-dir", str(tmp_path / "ev")]) == 0  # fmt: skip

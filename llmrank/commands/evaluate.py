@@ -31,9 +31,15 @@ def _read(path: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    from llmrank.commands import check_input_file, check_output_dir, looks_like_path
     from llmrank.evaluate import evaluate_run, parse_measures, report, write_outputs
     from llmrank.retrieval import load_qrels
 
+    check_output_dir(args.out_dir, "--out-dir")
+    check_input_file(args.run, "--run")
+    check_input_file(args.baseline, "--baseline")
+    if looks_like_path(args.qrels):  # else a Pyserini qrels name, resolved by load_qrels
+        check_input_file(args.qrels, "--qrels")
     measures = parse_measures(args.measures)
     qrels = load_qrels(args.qrels)
     evaluation = evaluate_run(_read(args.run), qrels, measures)

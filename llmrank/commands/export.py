@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+#: the target layouts of llmrank.export.FORMATS, repeated here so that parsing the command line does
+#: not import torch (tests/test_cli_errors.py checks that the two stay equal)
+FORMATS = ("sentence-transformers", "transformers", "vllm", "llmrank")
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from llmrank.export import FORMATS
-
     p = subparsers.add_parser(
         "export",
         help="export a checkpoint for sentence-transformers / transformers / vLLM",

@@ -44,9 +44,11 @@ def tuned_weight(path: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from llmrank.cli import CLIError
+    from llmrank.commands import check_output_file
     from llmrank.fusion import fuse
     from llmrank.runs import read_trec_run, write_trec_run
 
+    check_output_file(args.out, "--out")
     if args.method == "linear" and args.weight is None and args.weight_from is None:
         raise CLIError("--method linear needs --weight or --weight-from (tune it with `llmrank tune-fusion`)")
     weight = tuned_weight(args.weight_from) if args.weight_from else args.weight

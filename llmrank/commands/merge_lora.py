@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -20,8 +21,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    from llmrank.commands import CLIError, check_output_dir
     from llmrank.merge import merge_lora
 
+    if not Path(args.model).is_dir():
+        raise CLIError(f"--model {args.model} is not a checkpoint folder (it should hold llmrank_config.json and adapter/)")
+    check_output_dir(args.out, "--out")
     out = merge_lora(args.model, args.out, overwrite=args.overwrite)
     print(f"merged {args.model} -> {out}")
     return 0

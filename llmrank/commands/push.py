@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from llmrank.hub import PUSH_FORMATS
+    from llmrank.commands.export import FORMATS
 
+    # llmrank.hub.PUSH_FORMATS, built without importing torch (tests/test_cli_errors.py checks they agree)
+    PUSH_FORMATS = ("auto", *FORMATS)  # noqa: N806
     p = subparsers.add_parser(
         "push",
         help="push a checkpoint to the Hugging Face Hub",
@@ -33,8 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    from llmrank.commands import CLIError
     from llmrank.hub import HubSettings, push_checkpoint
 
+    if not Path(args.model).is_dir():
+        raise CLIError(f"--model {args.model} is not a checkpoint folder (push uploads a local llmrank checkpoint)")
     settings = HubSettings(
         repo_id=args.repo_id, private=args.private, merge_lora=args.merge_lora, revision=args.revision,
         format=args.format, adapter=args.adapter,

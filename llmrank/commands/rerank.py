@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from llmrank.commands import positive_int
 from llmrank.commands.model_args import add_model_arguments, model_kwargs
 
 
@@ -22,8 +23,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     src.add_argument("--index", help="Pyserini prebuilt index name or local Lucene index (stored raw docs)")
     src.add_argument("--corpus", help="corpus JSONL (BEIR _id/title/text or id/contents) or a BEIR folder")
     p.add_argument("--topics", help="topics file (TSV qid<TAB>query, BEIR queries.jsonl) or Pyserini name")
-    p.add_argument("--top-k", type=int, default=100, help="candidates reranked per query (default 100)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--top-k", type=positive_int, default=100, help="candidates reranked per query (default 100)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="pairs (or FIRST windows) per forward pass")
+    p.add_argument("--queries-per-chunk", type=positive_int, default=64,
+                   help="queries scored together, so batches span queries (default 64; 1 = one query at a time)")
     p.add_argument("--out", required=True, help="output TREC run")
     p.add_argument("--latency", help="latency JSON (default: OUT.latency.json)")
     p.add_argument("--no-tail", action="store_true", help="write only the reranked top-k (default appends the "
@@ -35,14 +38,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmrank.cli import CLIError
+    from llmrank.commands import CLIError, check_input_file, check_model_arg, check_output_file
     from llmrank.pipeline import load_ranker_or_none
     from llmrank.rerank import build_lists, is_main_process, merge_with_tail, rerank_lists
     from llmrank.retrieval import BM25Searcher, DocStore, load_topics
     from llmrank.runs import is_rank_llm_json, read_corpus, read_rank_llm, read_trec_run, write_json, write_trec_run
 
-    if args.top_k < 1:
-        raise CLIError("--top-k must be at least 1")
+    if args.model.lower() == "none":
+        raise CLIError("--model none is only meaningful for trec-dl / beir")
+    latency = args.latency or f"{args.out}.latency.json"
+    # every check that can fail runs before the model is loaded, so a long rerank is not lost at its end
+    check_output_file(args.out, "--out")
+    check_output_file(latency, "--latency")
+    check_input_file(args.run, "--run")
     docs: dict = {}
     topics: dict = {}
     if is_rank_llm_json(args.run):
@@ -66,14 +74,13 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("no document texts: pass --index or --corpus (or a rank_llm JSON run)")
     wanted = {d for ranked in run_.values() for d, _ in ranked[: args.top_k]}
     lists = build_lists(run_, topics, store.get(wanted), args.top_k)
+    check_model_arg(args.model)  # after the inputs: a bad data file is reported whatever the model
     ranker = load_ranker_or_none(args.model, **model_kwargs(args))
-    if ranker is None:
-        raise CLIError("--model none is only meaningful for trec-dl / beir")
-    reranked, stats = rerank_lists(ranker, lists, args.batch_size, progress=not args.no_progress)
+    reranked, stats = rerank_lists(ranker, lists, args.batch_size, progress=not args.no_progress,
+                                   queries_per_chunk=args.queries_per_chunk)
     if is_main_process():
         out = reranked if args.no_tail else merge_with_tail(reranked, run_, args.top_k)
         write_trec_run(args.out, out, tag="llmrank")
-        latency = args.latency or f"{args.out}.latency.json"
         write_json(latency, {"model": args.model, "run": args.run, "top_k": args.top_k,
                              "batch_size": args.batch_size, **stats.to_dict()})
         s = stats.summary()

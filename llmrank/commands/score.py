@@ -16,6 +16,7 @@ import argparse
 import sys
 from typing import Any
 
+from llmrank.commands import positive_int
 from llmrank.commands.model_args import add_model_arguments, model_kwargs
 
 
@@ -33,8 +34,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra reader option (repeatable), e.g. --set run=bm25.trec --set split=train")
     p.add_argument("--out", required=True, help="output canonical JSONL with teacher_scores")
-    p.add_argument("--batch-size", type=int, default=64, help="scoring batch (pairs for pairwise families)")
-    p.add_argument("--chunk-lists", type=int, default=None,
+    p.add_argument("--batch-size", type=positive_int, default=64, help="scoring batch (pairs for pairwise families)")
+    p.add_argument("--chunk-lists", type=positive_int, default=None,
                    help="lists scored between two appends to the partial file (default: --batch-size)")
     add_model_arguments(p)
     p.set_defaults(func=run)
@@ -45,7 +46,7 @@ def data_spec(data: str, fmt: str, options: list[str]) -> dict[str, Any]:
     """The ``load_source`` spec from ``--data`` / ``--format`` / ``--set``."""
     import yaml
 
-    from llmrank.cli import CLIError
+    from llmrank.commands import CLIError
 
     if data.lstrip().startswith("{"):
         try:
@@ -67,19 +68,17 @@ def data_spec(data: str, fmt: str, options: list[str]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from llmrank.cli import CLIError
+    from llmrank.commands import CLIError, check_model_arg, check_output_file
     from llmrank.data.readers import load_source
     from llmrank.distill import _device_ranker, score_lists_to_file
 
-    if args.batch_size < 1:
-        raise CLIError("--batch-size must be at least 1")
+    check_output_file(args.out, "--out")
+    check_output_file(f"{args.out}.partial", "--out")
     spec = data_spec(args.data, args.format, args.set)
     if "path" in spec and not Path(str(spec["path"])).exists():
         raise CLIError(f"--data {spec['path']} does not exist")
-    model = Path(args.model)
-    if not model.exists() and (str(args.model).startswith((".", "/", "~")) or str(args.model).count("/") != 1):
-        raise CLIError(f"--model {args.model} does not exist")
     lists = list(load_source(spec))
+    check_model_arg(args.model)
     ranker = _device_ranker(args.model, **model_kwargs(args))
 
     def progress(done: int, total: int) -> None:

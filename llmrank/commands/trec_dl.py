@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from llmrank.pipeline import add_pipeline_arguments, settings_from_args
+from llmrank.commands.pipeline_args import add_pipeline_arguments, settings_from_args
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
