@@ -65,8 +65,8 @@ def _randomize(ranker: Ranker, seed: int = 1) -> Ranker:
 
 
 def make_checkpoint(base: str, out: Path, lora: bool = False, pooling: str = "auto") -> Ranker:
-    """A cross-encoder checkpoint; the default pooling on a plain BERT base is ``cls``, which has no
-    stock head (pushed in llmrank's layout), ``pooler`` exports to sentence-transformers."""
+    """A cross-encoder checkpoint; the default pooling on a BERT base is ``pooler`` (the stock head,
+    exported to sentence-transformers); ``cls`` has no stock head (pushed in llmrank's layout)."""
     torch.manual_seed(0)
     settings = RankerSettings(
         family="cross-encoder",
@@ -283,7 +283,7 @@ def test_auto_push_falls_back_to_llmrank_layout_and_explicit_format_fails(
     hub: FakeHub, tmp_path: Path, tiny_bert: str, capsys, caplog
 ) -> None:
     ckpt = tmp_path / "ckpt"
-    make_checkpoint(tiny_bert, ckpt)  # cls pooling: no stock head
+    make_checkpoint(tiny_bert, ckpt, pooling="cls")  # no stock head
     push_checkpoint(ckpt, {"repo_id": "me/cls"})
     assert "pooling 'cls'" in caplog.text and "llmrank layout" in caplog.text
     assert "llmrank_config.json" in hub.files("me/cls")
