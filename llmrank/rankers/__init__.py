@@ -13,7 +13,7 @@ from llmrank.rankers.base import (
 )
 
 # each module registers its family with @register_family; a module not written yet is skipped
-for _name in ("cross_encoder", "seq2seq", "first"):
+for _name in ("cross_encoder", "seq2seq", "first", "two_tower"):
     try:
         importlib.import_module(f"llmrank.rankers.{_name}")
     except ModuleNotFoundError as exc:  # pragma: no cover - only while a family is missing
