@@ -150,8 +150,9 @@ def test_unknown_option_and_scorer(tiny_bert: str) -> None:
         _build(tiny_bert, scorer="bm25")
 
 
-@pytest.mark.parametrize("scorer,lora", [("cosine", False), ("interaction", True)])
-def test_training_reduces_loss(tiny_bert: str, tmp_path: Path, scorer: str, lora: bool) -> None:
+@pytest.mark.parametrize("scorer,lora,freeze", [("cosine", False, False), ("interaction", True, False),
+                                               ("cosine", False, True)])  # fmt: skip
+def test_training_reduces_loss(tiny_bert: str, tmp_path: Path, scorer: str, lora: bool, freeze: bool) -> None:
     from transformers import set_seed
 
     from llmrank.config import recipe_from_dict
@@ -166,7 +167,8 @@ def test_training_reduces_loss(tiny_bert: str, tmp_path: Path, scorer: str, lora
     recipe = recipe_from_dict(
         {
             "model": {"family": "two-tower", "model_name_or_path": tiny_bert, "max_length": 32,
-                      "query_max_length": 16, "options": {"scorer": scorer, "scale": 10.0, "head_dim": 8}},
+                      "query_max_length": 16, "options": {"scorer": scorer, "scale": 10.0, "head_dim": 8,
+                                                        "freeze_doc_tower": freeze}},
             "lora": {"r": 4, "alpha": 8} if lora else None,
             "data": {"train": {"format": "jsonl", "path": str(tmp_path / "train.jsonl")}, "group_size": 4},
             "objective": [{"name": "softmax"}],
@@ -183,6 +185,12 @@ def test_training_reduces_loss(tiny_bert: str, tmp_path: Path, scorer: str, lora
     assert after < before - 0.1, (before, after)
     loaded = load_ranker(tmp_path / "out")
     assert isinstance(loaded, TwoTowerRanker) and loaded.is_peft == lora
+    if freeze:  # the document tower is still the base model: its vectors (and the cache key) did not move
+        fresh = family_class("two-tower").build(recipe.model)
+        assert loaded.fingerprint() == fresh.fingerprint()
+        assert loaded.document_encoder is not loaded.backbone
+        with pytest.raises(ValueError, match="frozen document tower"):
+            export_sentence_transformers(loaded, tmp_path / "st")
     assert _flat(loaded.score_lists(lists[:2])) == pytest.approx(_flat(result.ranker.score_lists(lists[:2])), abs=1e-5)
 
 

@@ -27,7 +27,10 @@ Other options: ``pooling`` (``auto``: the folder's ``1_Pooling`` config, else ``
 (``forward`` returns ``scale * similarity`` so that softmax-type losses see a usable spread of
 logits, as sentence-transformers' MultipleNegativesRankingLoss does with 20; :meth:`score_lists`
 returns the unscaled similarity, which ranks the same), ``heads_query`` / ``heads_doc`` / ``head_dim``
-/ ``gate_reduction`` (interaction head sizes). Queries are cut to ``query_max_length`` tokens,
+/ ``gate_reduction`` (interaction head sizes), ``freeze_doc_tower`` (default false: both towers are
+the one trained encoder; true: the document tower stays the base model, frozen, and only the query
+tower and the head train -- the document index never needs re-encoding, which is the cascade setting
+RankTower targets, and training reads document vectors from the cache). Queries are cut to ``query_max_length`` tokens,
 documents to ``max_length`` (both including the special tokens; a sentence-transformers folder's
 ``max_seq_length`` caps both).
 """
@@ -264,6 +267,13 @@ class TwoTowerRanker(Ranker):
         self.pad_token_id = _pad_id(tokenizer)
         self.token_cache = TokenCache(tokenizer, max(settings.max_length, settings.query_max_length))
         self.doc_cache = DocVectorCache(opts.get("doc_cache_dir"))
+        self.doc_encoder: nn.Module | None = None
+        if opts.get("freeze_doc_tower", False):
+            # the base model again, frozen: documents keep their base vectors however the query tower trains
+            base = RankerSettings.from_dict({**settings.to_dict(), "lora": None})
+            self.doc_encoder, _ = self.load_backbone(base)
+            self.doc_encoder.requires_grad_(False)
+            self.doc_encoder.eval()
         self._fingerprint: tuple[tuple, str] | None = None
 
     # ----------------------------------------------------------------------------- building
@@ -279,6 +289,21 @@ class TwoTowerRanker(Ranker):
             settings.tokenizer_name_or_path or path, trust_remote_code=settings.trust_remote_code
         )
         return backbone, tokenizer
+
+    def head_parameters(self) -> dict[str, torch.Tensor]:
+        """The interaction head (if any); the frozen document tower is the base model, reloaded from
+        ``model_name_or_path``, so it is not saved."""
+        return {k: v for k, v in super().head_parameters().items() if not k.startswith("doc_encoder.")}
+
+    def train(self, mode: bool = True) -> TwoTowerRanker:
+        super().train(mode)
+        if self.doc_encoder is not None:
+            self.doc_encoder.eval()  # frozen: no dropout either
+        return self
+
+    @property
+    def document_encoder(self) -> nn.Module:
+        return self.doc_encoder if self.doc_encoder is not None else self.backbone
 
     # ----------------------------------------------------------------------------- encoding
     def doc_text(self, doc: Doc) -> str:
@@ -300,9 +325,9 @@ class TwoTowerRanker(Ranker):
         mask = (torch.arange(width) < lengths.unsqueeze(1)).long()
         return {"input_ids": ids.view(len(rows), width), "attention_mask": mask.view(len(rows), width)}
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, encoder: nn.Module | None = None) -> torch.Tensor:
         """Pooled (and, if set, L2-normalised) float32 vectors ``[N, D]`` of padded texts."""
-        states = self.backbone(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
+        states = (encoder or self.backbone)(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
         states = states.float()
         if self.pooling == "cls":
             pooled = states[:, 0]
@@ -327,7 +352,7 @@ class TwoTowerRanker(Ranker):
             raise ValueError("collate needs at least one list")
         s = self.settings
         queries = self.pad(self.text_ids([lst.query for lst in lists], s.query_max_length))
-        docs = self.pad(self.text_ids([self.doc_text(d) for lst in lists for d in lst.docs], s.max_length))
+        all_docs = [d for lst in lists for d in lst.docs]
         n = max(len(lst) for lst in lists)
         mask = torch.zeros((len(lists), n), dtype=torch.bool)
         labels = torch.zeros((len(lists), n), dtype=torch.float32)
@@ -336,9 +361,13 @@ class TwoTowerRanker(Ranker):
             labels[b, : len(lst)] = torch.tensor(lst.labels, dtype=torch.float32)
         batch = {
             "query_input_ids": queries["input_ids"], "query_attention_mask": queries["attention_mask"],
-            "doc_input_ids": docs["input_ids"], "doc_attention_mask": docs["attention_mask"],
             "pair_mask": mask, "labels": labels, "list_mask": mask.clone(),
         }  # fmt: skip
+        if self.doc_encoder is not None:  # frozen document tower: its (cached) vectors, no gradient
+            batch["doc_vectors"] = self.document_vectors(all_docs).clone()  # a normal tensor
+        else:
+            docs = self.pad(self.text_ids([self.doc_text(d) for d in all_docs], s.max_length))
+            batch.update(doc_input_ids=docs["input_ids"], doc_attention_mask=docs["attention_mask"])
         if all(lst.teacher_scores is not None for lst in lists):
             teacher = torch.zeros((len(lists), n), dtype=torch.float32)
             for b, lst in enumerate(lists):
@@ -352,12 +381,17 @@ class TwoTowerRanker(Ranker):
         return batch
 
     def forward(self, query_input_ids: torch.Tensor, query_attention_mask: torch.Tensor,  # type: ignore[override]
-                doc_input_ids: torch.Tensor, doc_attention_mask: torch.Tensor, pair_mask: torch.Tensor,
+                pair_mask: torch.Tensor, doc_input_ids: torch.Tensor | None = None,
+                doc_attention_mask: torch.Tensor | None = None, doc_vectors: torch.Tensor | None = None,
                 **_: torch.Tensor) -> RankerOutput:  # fmt: skip
-        """``scale`` x the scores of every (query, document) pair, differentiable through both towers."""
+        """``scale`` x the scores of every (query, document) pair, differentiable through both towers
+        (through the query tower only when ``doc_vectors`` of a frozen document tower are given)."""
         pair_mask = pair_mask.bool()
         q = self.encode(query_input_ids, query_attention_mask)
-        flat = self.encode(doc_input_ids, doc_attention_mask)
+        if doc_vectors is not None:
+            flat = doc_vectors.to(q.device, q.dtype)
+        else:
+            flat = self.encode(doc_input_ids, doc_attention_mask)
         d = torch.zeros((*pair_mask.shape, flat.shape[-1]), dtype=flat.dtype, device=flat.device)
         d = d.masked_scatter(pair_mask.unsqueeze(-1).expand_as(d), flat)
         scores = self.similarity(q, d) * self.scale
@@ -367,19 +401,21 @@ class TwoTowerRanker(Ranker):
     def fingerprint(self) -> str:
         """Hash of the encoder's weights and the tower settings; recomputed only when a parameter
         changed (PyTorch bumps a tensor's version on every in-place update, e.g. an optimizer step)."""
-        tensors = list(self.backbone.state_dict().values())
+        encoder = self.document_encoder
+        tensors = list(encoder.state_dict().values())
         versions = tuple((id(t), t._version) for t in tensors)
         if self._fingerprint is None or self._fingerprint[0] != versions:
             h = hashlib.sha256()
             h.update(json.dumps([self.pooling, self.normalize, self.settings.max_length]).encode())
-            for name, t in self.backbone.state_dict().items():
+            for name, t in encoder.state_dict().items():
                 h.update(name.encode())
                 h.update(t.detach().contiguous().cpu().view(torch.uint8).numpy().tobytes())
             self._fingerprint = (versions, h.hexdigest()[:24])
         return self._fingerprint[1]
 
     @torch.inference_mode()
-    def encode_texts(self, texts: Sequence[str], max_length: int, batch_size: int = 32) -> torch.Tensor:
+    def encode_texts(self, texts: Sequence[str], max_length: int, batch_size: int = 32,
+                     encoder: nn.Module | None = None) -> torch.Tensor:  # fmt: skip
         """``[N, D]`` vectors of ``texts``, in length-sorted batches (little padding)."""
         rows = self.text_ids(texts, max_length)
         out = torch.empty((len(rows), _base_model(self.backbone).config.hidden_size), dtype=torch.float32)
@@ -387,7 +423,7 @@ class TwoTowerRanker(Ranker):
         padding = 0.05 if device.type == "cpu" else None
         for idx in padding_bounded_batches([len(r) for r in rows], batch_size, padding):
             batch = {k: v.to(device) for k, v in self.pad([rows[i] for i in idx]).items()}
-            out[torch.tensor(idx)] = self.encode(**batch).float().cpu()
+            out[torch.tensor(idx)] = self.encode(**batch, encoder=encoder).float().cpu()
         return out
 
     def document_vectors(self, docs: Sequence[Doc], batch_size: int = 32) -> torch.Tensor:
@@ -400,7 +436,8 @@ class TwoTowerRanker(Ranker):
             if key not in table and key not in missing:
                 missing[key] = self.doc_text(doc)
         if missing:
-            vectors = self.encode_texts(list(missing.values()), self.settings.max_length, batch_size)
+            vectors = self.encode_texts(list(missing.values()), self.settings.max_length, batch_size,
+                                        encoder=self.document_encoder)  # fmt: skip
             self.doc_cache.add(fp, list(missing), vectors)
         return torch.stack([table[k] for k in keys]) if keys else torch.zeros(0)
 
@@ -429,7 +466,7 @@ class TwoTowerRanker(Ranker):
 
 _OPTION_KEYS = {
     "pooling", "normalize", "scorer", "scale", "heads_query", "heads_doc", "head_dim", "gate_reduction",
-    "temperature", "doc_cache_dir",
+    "temperature", "doc_cache_dir", "freeze_doc_tower",
 }  # fmt: skip
 
 
@@ -457,6 +494,9 @@ def export_sentence_transformers(ranker: TwoTowerRanker, out: str | os.PathLike)
     import copy
     import shutil
 
+    if ranker.doc_encoder is not None:
+        raise ValueError("export to sentence-transformers needs one encoder for both towers; this ranker has a "
+                         "frozen document tower (freeze_doc_tower), so its two towers differ")
     if ranker.scorer not in ("cosine", "dot"):
         raise ValueError(
             f"export to sentence-transformers needs scorer cosine or dot, not {ranker.scorer!r} "
