@@ -49,6 +49,9 @@ class DataArgs:
     seed: int = 42
     eval_top_k: int = 100
     eval_max_lists: int | None = None
+    #: cascade-stage sampling instead of positives + negatives, e.g. {impression: 4, candidate: 8,
+    #: random: 4, impression_depth: 20, corpus: corpus.jsonl} (llmrank.data.stages)
+    stages: dict[str, Any] | None = None
 
 
 @dataclass
@@ -62,6 +65,8 @@ class DistillArgs:
 
     teacher: str | list[str] | None = None
     teacher_scores: str | None = None
+    #: a TREC run file whose scores are the teacher's (e.g. a SPLADE or cross-encoder run), by qid/docid
+    teacher_run: str | None = None
     alpha: float = 0.5
     transform: dict[str, Any] = field(default_factory=lambda: {"name": "affine_relu", "a": 1.0, "b": 0.0})
     loss: str = "listwise"  # listwise (BAR) | mse (pointwise ablation)

@@ -102,13 +102,18 @@ def run_training(recipe: Recipe) -> TrainResult:
 
         train_lists = attach_teacher_scores(train_lists, recipe.distill)
     _check_targets(objective, recipe, train_lists)
-    dataset = GroupDataset(
-        train_lists,
-        group_size=recipe.data.group_size,
-        positives_per_group=recipe.data.positives_per_group,
-        seed=recipe.data.seed,
-        label_source=recipe.data.label_source,
-    )
+    if recipe.data.stages:  # cascade-stage sampling (RankTower)
+        from llmrank.data.stages import stage_dataset
+
+        dataset = stage_dataset(train_lists, recipe.data)
+    else:
+        dataset = GroupDataset(
+            train_lists,
+            group_size=recipe.data.group_size,
+            positives_per_group=recipe.data.positives_per_group,
+            seed=recipe.data.seed,
+            label_source=recipe.data.label_source,
+        )
     ranker = family_class(recipe.model.family).build(recipe.model)
     if "ref_logprobs" in getattr(objective, "needs", set()) or any(
         t["name"] == "lipo_lambda" for t in recipe.objective
