@@ -40,6 +40,7 @@ import shutil
 import statistics
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +141,13 @@ def prepare(args: argparse.Namespace, work: Path, times: dict[str, float]) -> di
     tag = f"{len(train)}-{len(val)}"
     val_file = write_lists_jsonl(val, work / f"val-{tag}.jsonl")
     scored = work / f"train-{tag}.zeroshot.jsonl"
+    ranker = family_class("two-tower").build(RankerSettings.from_dict(model_settings(work, {}, 1.0)))
+    if not args.quick:  # the frozen document tower: the corpus is encoded once, on disk for every row and seed
+        from llmrank.runs import iter_corpus
+
+        with timed(times, "encode_corpus"):
+            ranker.document_vectors(list(iter_corpus(scifact / "corpus.jsonl")), batch_size=32)
     if not scored.exists():
-        ranker = family_class("two-tower").build(RankerSettings.from_dict(model_settings(work, {}, 1.0)))
         with timed(times, "teacher_scores"):
             score_lists_to_file(ranker, train, scored, batch_size=64, meta={"model": "zero-shot MiniLM"})
     return {
@@ -257,7 +263,7 @@ def summarize(results: dict[str, list[dict[str, Any]]], skipped: dict[str, str])
 def markdown(summary: dict[str, Any], bm25: dict[str, float]) -> str:
     lines = ["| row | nDCG@10 | R@10 | Δ nDCG@10 vs zero-shot (p) | seeds |", "|---|---|---|---|---|",
              f"| BM25 top-100 (first stage) | {bm25['nDCG@10']:.4f} | {bm25['R@10']:.4f} | | |"]  # fmt: skip
-    for row, r in summary["rows"].items():
+    for r in summary["rows"].values():
         vs = r["nDCG@10"].get("vs_zero_shot")
         delta = f"{vs['diff']:+.4f} ({vs['p']:.3g})" if vs else ""
         lines.append(f"| {r['label']} | {r['nDCG@10']['mean']:.4f} ± {r['nDCG@10']['std']:.4f} | "
@@ -304,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                 skipped[row] = f"{type(exc).__name__}: {exc}"
                 results.pop(row, None)
                 print(f"[{row} seed {seed}] failed: {exc}", flush=True)
+                traceback.print_exc()
     bm25 = bm25_row(data)
     summary = summarize(results, skipped)
     report = {
