@@ -49,6 +49,23 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from llmrank.data.record import STAGES
+from llmrank.loss_core import (  # noqa: F401  (re-exported: tests and benchmarks use llmrank.losses.*)
+    _REDUCTIONS,
+    _check_inputs,
+    _compute_dtype,
+    _discount,
+    _gain,
+    _masked_fill_low,
+    _prepare,
+    _reduce,
+    _total,
+    normalize_probabilities,
+    ranks,
+)
+from llmrank.policy_losses import pg_rank_loss
+from llmrank.ranktower_losses import am_rankmax_loss, rankmax_loss, softsort_loss
+
 Tensor = torch.Tensor
 
 __all__ = [
@@ -67,93 +84,23 @@ __all__ = [
     "lipo_lambda_loss",
     "lipo_scores",
     "listmle_loss",
+    "listwise_distillation_loss",
     "mse_distillation_loss",
+    "pairwise_distillation_loss",
     "pairwise_hinge_loss",
     "pairwise_logistic_loss",
+    "pointwise_distillation_loss",
     "pointwise_mse_loss",
     "pointwise_sigmoid_loss",
     "poly1_softmax_loss",
     "softmax_loss",
 ]
 
-_REDUCTIONS = ("mean", "sum", "none")
 # Pair chunks hold at most this many [chunk, n, n] elements (~64 MB in float32 per temporary).
 _PAIR_CHUNK_ELEMS = 1 << 24
 
 
 # --------------------------------------------------------------------------------------- helpers
-def _compute_dtype(scores: Tensor) -> torch.dtype:
-    return torch.float64 if scores.dtype == torch.float64 else torch.float32
-
-
-def _prepare(
-    scores: Tensor,
-    labels: Tensor,
-    mask: Tensor | None,
-    weights: Tensor | None,
-    reduction: str,
-    name: str,
-    labels_name: str = "labels",
-    pad_low: bool = False,
-) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    """Validate and return ``(scores, labels, mask, weights)``: float, padding zeroed (padded scores
-    get the most negative finite value instead with ``pad_low``, for softmax-style losses: it saves
-    them a second masking op, see :func:`_masked_fill_low`).
-
-    Padded entries are replaced by 0 *before* any arithmetic (the first half of the "double
-    where" trick): whatever a padded entry holds (NaN, inf) can then never leak into a value
-    or a gradient; the second ``where`` masks the per-item results."""
-    dtype = _check_inputs(scores, labels, mask, weights, reduction, name, labels_name)
-    if mask is None:
-        mask = torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
-    zero = torch.zeros((), dtype=dtype, device=scores.device)
-    pad = torch.full((), torch.finfo(dtype).min, dtype=dtype, device=scores.device) if pad_low else zero
-    scores = torch.where(mask, scores.to(dtype), pad)
-    labels = torch.where(mask, labels.detach().to(dtype), zero)  # int / bool labels are fine: cast (documented)
-    # Finiteness of the valid entries (padding is finite by now) with one reduction and one sync: x − x is 0
-    # for finite x and NaN for ±inf / NaN, and a sum of zeros cannot overflow.  (~isfinite & mask).any()
-    # per tensor costs ~4x more, which matters for the small pointwise and listwise losses.
-    s = scores.detach()
-    if (s - s).add_(labels).sub_(labels).sum().item() != 0:
-        which = "scores" if not bool(torch.isfinite(s).all()) else labels_name
-        raise ValueError(f"{name}: {which} contain NaN or inf at valid (mask=True) positions")
-    if weights is not None:
-        weights = torch.where(mask, weights.to(dtype), zero)
-    return scores, labels, mask, weights
-
-
-def _check_inputs(
-    scores: Tensor,
-    labels: Tensor,
-    mask: Tensor | None,
-    weights: Tensor | None,
-    reduction: str,
-    name: str,
-    labels_name: str = "labels",
-) -> torch.dtype:
-    """The checks that need no tensor arithmetic (types, shapes, dtypes); returns the compute dtype."""
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    if not torch.is_tensor(scores) or not torch.is_tensor(labels):
-        raise ValueError(f"{name}: scores and {labels_name} must be torch tensors")
-    if scores.dim() != 2:
-        raise ValueError(f"{name}: scores must be [batch, list_size], got shape {tuple(scores.shape)}")
-    if labels.shape != scores.shape:
-        raise ValueError(f"{name}: {labels_name} shape {tuple(labels.shape)} != scores shape {tuple(scores.shape)}")
-    if not (scores.is_floating_point()):
-        raise ValueError(f"{name}: scores must be floating point, got {scores.dtype}")
-    if labels.is_complex():
-        raise ValueError(f"{name}: {labels_name} must be real numbers, got {labels.dtype}")
-    if mask is not None:
-        if mask.shape != scores.shape:
-            raise ValueError(f"{name}: mask shape {tuple(mask.shape)} != scores shape {tuple(scores.shape)}")
-        if mask.dtype != torch.bool:
-            raise ValueError(f"{name}: mask must be a bool tensor (True = real item), got {mask.dtype}")
-    if weights is not None and weights.shape != scores.shape:
-        raise ValueError(f"{name}: weights shape {tuple(weights.shape)} != scores shape {tuple(scores.shape)}")
-    return _compute_dtype(scores)
-
-
 # Fast paths.  On a [32, 100] batch the small pointwise and listwise losses cost a few microseconds
 # of arithmetic and tens of microseconds of per-op dispatch and autograd bookkeeping, so their speed is
 # the number of autograd nodes.  The fast paths fold masking and the mean's denominator into
@@ -193,61 +140,6 @@ def _fast_listwise(
         per_list = -1.0 if reduction == "sum" else mask.any(-1).sum().clamp_min(1).to(dtype).reciprocal_().neg_()
     y = torch.where(mask, labels.detach().to(dtype), 0.0)
     return torch.log_softmax(s, dim=-1), y, mask, per_list
-
-
-def _reduce(values: Tensor, valid: Tensor, reduction: str, zeroed: bool = False) -> Tensor:
-    """Rax ``safe_reduce``: masked entries are 0; a mean over nothing is 0 (not NaN).  ``zeroed``: the
-    caller guarantees ``values`` is already 0 where not ``valid`` (skips a masking op)."""
-    if not zeroed:
-        values = torch.where(valid, values, torch.zeros((), dtype=values.dtype, device=values.device))
-    if reduction == "none":
-        return values
-    return _total(values.sum(), valid, reduction)
-
-
-def _total(total: Tensor, valid: Tensor, reduction: str) -> Tensor:
-    """``sum`` or ``mean`` of an already summed loss: the mean divides by the number of valid units
-    (at least 1; no host sync, so it stays cheap on GPU)."""
-    return total if reduction == "sum" else total / valid.sum().clamp_min(1)
-
-
-def _masked_fill_low(scores: Tensor, mask: Tensor) -> Tensor:
-    """Padded items get the most negative finite value: ``exp`` underflows to exactly 0 for them,
-    yet a fully padded row stays finite (``-inf`` would give NaN in ``log_softmax``)."""
-    low = torch.finfo(scores.dtype).min
-    return torch.where(mask, scores, torch.full((), low, dtype=scores.dtype, device=scores.device))
-
-
-def normalize_probabilities(values: Tensor, mask: Tensor) -> Tensor:
-    """``rax.utils.normalize_probabilities``: ``v / Σ_valid v``; a list summing to 0 becomes
-    uniform over its valid items (over all items when none is valid)."""
-    values = torch.where(mask, values, 0.0)
-    total = values.sum(-1, keepdim=True)
-    nonzero = total != 0
-    count = mask.sum(-1, keepdim=True)
-    uniform = torch.where(count == 0, mask.shape[-1], count).to(values.dtype).reciprocal()
-    # the inner where keeps 0/0 out of the unselected branch (its gradient would be NaN)
-    return torch.where(nonzero, values / torch.where(nonzero, total, 1.0), uniform)
-
-
-def ranks(scores: Tensor, mask: Tensor) -> Tensor:
-    """1-based ranks by descending score, padded items last, ties in input order (stable sort,
-    as ``rax.utils.ranks`` without a PRNG key).  No gradient."""
-    with torch.no_grad():
-        key = torch.where(mask, -scores, torch.full((), math.inf, dtype=scores.dtype, device=scores.device))
-        order = torch.sort(key, dim=-1, stable=True).indices
-        out = torch.empty_like(order)
-        pos = torch.arange(1, scores.shape[-1] + 1, device=scores.device).expand_as(order)
-        out.scatter_(-1, order, pos)
-    return out.to(scores.dtype)
-
-
-def _gain(labels: Tensor) -> Tensor:
-    return torch.pow(2.0, labels) - 1.0  # G(y) = 2^y − 1 (Burges et al. 2005)
-
-
-def _discount(ranks: Tensor) -> Tensor:
-    return 1.0 / torch.log2(1.0 + ranks)  # D(r) = 1 / log2(1 + r)
 
 
 # ------------------------------------------------------------------------------- pointwise losses
@@ -944,6 +836,92 @@ def mse_distillation_loss(
     return _reduce(loss, m, reduction)
 
 
+# RankTower's distillation terms (Yan & Li, arXiv 2407.12385, Sec. 4.3.1 and Table 4) are the losses
+# above read against the teacher: thin adapters, so that each has its own registry name.
+_TEACHER_KINDS = ("logits", "probabilities")
+
+
+def _teacher_probabilities(teacher_scores: Tensor, mask: Tensor | None, teacher: str, name: str) -> Tensor:
+    """Teacher probabilities ``[B, n]`` (0 at padding): ``σ(t)`` of logits, or ``t`` checked in [0, 1]."""
+    if teacher not in _TEACHER_KINDS:
+        raise ValueError(f"{name}: teacher must be one of {_TEACHER_KINDS}, got {teacher!r}")
+    t = teacher_scores.detach()
+    valid = torch.ones(t.shape, dtype=torch.bool, device=t.device) if mask is None else mask
+    t = torch.where(valid, t, torch.zeros((), dtype=t.dtype, device=t.device))
+    if teacher == "logits":
+        return torch.sigmoid(t.float() if not t.is_floating_point() else t)
+    if bool(((t < 0) | (t > 1) | torch.isnan(t)).any()):
+        raise ValueError(f"{name}: teacher='probabilities' needs teacher_scores in [0, 1]; use teacher='logits'")
+    return t
+
+
+def listwise_distillation_loss(
+    scores: Tensor,
+    teacher_scores: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    teacher: str = "logits",
+    temperature: float = 1.0,
+) -> Tensor:
+    """RankTower's distillation loss (Sec. 4.3.1): ``L_D = −Σ_i p_i·log softmax(z)_i``, the softmax
+    cross-entropy of the student scores against the teacher's probabilities.  ``teacher="logits"``
+    (rankers that emit logits, e.g. cross-encoders): ``p = softmax(t / temperature)`` over the list;
+    ``teacher="probabilities"``: ``p = t`` as given (the paper's ranking model outputs click
+    probabilities), in [0, 1].  This is :func:`bar_distillation_loss` with ``transform="softmax"`` /
+    ``"none"``.  Mean over lists with ≥ 1 valid item."""
+    if teacher not in _TEACHER_KINDS:
+        raise ValueError(f"listwise_distillation_loss: teacher must be one of {_TEACHER_KINDS}, got {teacher!r}")
+    if teacher == "probabilities":
+        _teacher_probabilities(teacher_scores, mask, teacher, "listwise_distillation_loss")  # range check
+    transform = "softmax" if teacher == "logits" else "none"
+    return bar_distillation_loss(
+        scores,
+        teacher_scores,
+        mask=mask,
+        weights=weights,
+        reduction=reduction,
+        transform=transform,
+        temperature=temperature,
+    )
+
+
+def pointwise_distillation_loss(
+    scores: Tensor,
+    teacher_scores: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    teacher: str = "logits",
+) -> Tensor:
+    """Pointwise distillation, RankTower Table 4's "weighted logloss": per item
+    ``−[p_i·log σ(z_i) + (1 − p_i)·log(1 − σ(z_i))]``, the logloss whose two terms are weighted by the
+    teacher's probability ``p_i`` (``σ(t_i)`` for ``teacher="logits"``, ``t_i`` for
+    ``"probabilities"``) = :func:`pointwise_sigmoid_loss` against p.  Mean over valid items."""
+    p = _teacher_probabilities(teacher_scores, mask, teacher, "pointwise_distillation_loss")
+    return pointwise_sigmoid_loss(scores, p, mask=mask, weights=weights, reduction=reduction)
+
+
+def pairwise_distillation_loss(
+    scores: Tensor,
+    teacher_scores: Tensor,
+    *,
+    mask: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    lambdaweight: str | None = None,
+    topn: int | None = None,
+) -> Tensor:
+    """Pairwise distillation, RankTower Table 4's "pairwise logloss": RankNet on the teacher's order,
+    ``log(1 + e^{−(z_i − z_j)})`` for every pair with ``t_i > t_j`` (teacher ties give no pair) =
+    :func:`pairwise_logistic_loss` with the teacher scores as labels.  Mean over those pairs."""
+    return pairwise_logistic_loss(
+        scores, teacher_scores, mask=mask, weights=weights, reduction=reduction, lambdaweight=lambdaweight, topn=topn
+    )
+
+
 # ----------------------------------------------------------------------------- registry/objective
 @dataclass(frozen=True)
 class LossSpec:
@@ -981,6 +959,15 @@ LOSSES: dict[str, LossSpec] = {
     "first_ranknet": LossSpec(first_ranknet_loss, "teacher_ranks"),
     "bar_distillation": LossSpec(bar_distillation_loss, "teacher_scores"),
     "mse_distillation": LossSpec(mse_distillation_loss, "teacher_scores"),
+    # RankTower (Yan & Li, arXiv 2407.12385) hybrid objective and its ablations
+    "softsort": LossSpec(softsort_loss, "labels"),
+    "rankmax": LossSpec(rankmax_loss, "labels"),
+    "am_rankmax": LossSpec(am_rankmax_loss, "labels"),
+    "listwise_distillation": LossSpec(listwise_distillation_loss, "teacher_scores"),
+    "pointwise_distillation": LossSpec(pointwise_distillation_loss, "teacher_scores"),
+    "pairwise_distillation": LossSpec(pairwise_distillation_loss, "teacher_scores"),
+    # PG-Rank (Gao et al. 2023)
+    "pg_rank": LossSpec(pg_rank_loss, "labels"),
     "lm": LossSpec(None, "lm_loss"),
 }
 
@@ -1004,12 +991,27 @@ class ObjectiveTerm:
     name: str
     weight: float = 1.0
     params: dict[str, Any] = field(default_factory=dict)
+    #: sample stages (:data:`llmrank.data.record.STAGES`) whose documents the term sees; None = all
+    scope: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if self.name not in LOSSES:
             raise ValueError(
                 f"unknown loss {self.name!r}{_closest(self.name, sorted(LOSSES))}; known: {', '.join(sorted(LOSSES))}"
             )
+        if self.scope is not None:
+            if LOSSES[self.name].fn is None:
+                raise ValueError(f"loss {self.name!r} is not computed over documents: it takes no scope")
+            scope = [self.scope] if isinstance(self.scope, str) else self.scope
+            if not isinstance(scope, Sequence) or not scope:
+                raise ValueError(f"loss {self.name!r}: scope must be a non-empty list of stages {list(STAGES)}")
+            for stage in scope:
+                if stage not in STAGES:
+                    raise ValueError(
+                        f"loss {self.name!r}: unknown stage {stage!r} in scope{_closest(str(stage), STAGES)}; "
+                        f"known: {', '.join(STAGES)}"
+                    )
+            self.scope = tuple(scope)
         allowed = LOSSES[self.name].param_names()
         for key in self.params:
             if key not in allowed:
@@ -1021,8 +1023,25 @@ class ObjectiveTerm:
         self.weight = float(self.weight)
 
 
+def _scope_mask(term: ObjectiveTerm, mask: Tensor, targets: Mapping[str, Tensor]) -> Tensor:
+    """``mask ∧ (stage ∈ term.scope)``: the term sees only the documents of its sample stages
+    (RankTower's full-stage sampling: distillation on impressions, sorting on impressions and
+    candidates, ...).  ``targets["stages"]`` holds stage ids (index in STAGES, −1 = untagged)."""
+    stages = targets.get("stages")
+    if stages is None:
+        raise ValueError(
+            f"loss {term.name!r} has scope {list(term.scope or ())} but the batch has no stage tags: "
+            f"give every document a `stage` ({', '.join(STAGES)}) in the training data"
+        )
+    ids = torch.tensor([STAGES.index(s) for s in term.scope or ()], device=stages.device)
+    return mask & torch.isin(stages.to(ids.device), ids).to(mask.device)
+
+
 class Objective:
     """Weighted sum of loss terms: ``Σ_k weight_k · loss_k``.
+
+    A term may carry ``scope``, a list of sample stages: it then sees only the documents tagged with
+    those stages (``targets["stages"]``), e.g. ``{name: softsort, scope: [impression, candidate]}``.
 
     ``terms`` are :class:`ObjectiveTerm` or dicts ``{"name", "weight", "params"}`` (other keys of a dict
     are taken as params).  Calling it on a :class:`~llmrank.rankers.base.RankerOutput` and the targets
@@ -1039,9 +1058,10 @@ class Objective:
                 raise ValueError(f"objective term {term!r} has no 'name'")
             name = term.pop("name")
             weight = term.pop("weight", 1.0)
+            scope = term.pop("scope", None)
             params = dict(term.pop("params", None) or {})
             params.update(term)
-            parsed.append(ObjectiveTerm(name=name, weight=weight, params=params))
+            parsed.append(ObjectiveTerm(name=name, weight=weight, params=params, scope=scope))
         if not parsed:
             raise ValueError("an objective needs at least one term")
         self.terms = parsed
@@ -1057,8 +1077,12 @@ class Objective:
             mask = output.mask
         total: Tensor | None = None
         logs: dict[str, float] = {}
+        unscoped = mask
+
         for term in self.terms:
             spec = LOSSES[term.name]
+            # a scoped term sees only the documents of its sample stages
+            mask = unscoped if term.scope is None else _scope_mask(term, unscoped, targets)
             if spec.fn is None:  # "lm"
                 if output.lm_loss is None:
                     raise ValueError(f"loss 'lm' needs {_TARGET_SOURCES['lm_loss']}, but output.lm_loss is None")

@@ -61,6 +61,12 @@ def load_lists(recipe: Recipe) -> tuple[list, list]:
 
 def _check_targets(objective: Any, recipe: Recipe, train: list) -> None:
     needs = set(getattr(objective, "needs", set()))
+    scoped = sorted({s for t in getattr(objective, "terms", []) for s in (getattr(t, "scope", None) or ())})
+    if scoped and any(doc.stage is None for lst in train for doc in lst.docs):
+        raise RecipeError(
+            f"objective terms are scoped to stages {scoped} but some training documents have no `stage`; "
+            "tag every document (impression, candidate or random) or drop the scopes"
+        )
     if "teacher_scores" in needs and any(lst.teacher_scores is None for lst in train):
         raise RecipeError(
             "the objective needs teacher_scores but some training lists have none; "

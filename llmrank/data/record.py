@@ -12,14 +12,26 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Cascade sample stages a document can be tagged with (RankTower's full-stage sampling, Yan & Li,
+#: arXiv 2407.12385, Sec. 4.1): ``impression`` = the top of the downstream ranker's ordering,
+#: ``candidate`` = the rest of the first-stage top-k, ``random`` = documents drawn from the corpus.
+#: Collation turns a stage into its index here (``targets["stages"]``, −1 = padding / untagged).
+STAGES = ("impression", "candidate", "random")
+
 
 @dataclass
 class Doc:
-    """A candidate document. ``title`` is kept apart so each family can join it its own way."""
+    """A candidate document. ``title`` is kept apart so each family can join it its own way;
+    ``stage`` (one of :data:`STAGES`, optional) says which cascade stage sampled it."""
 
     docid: str
     text: str
     title: str | None = None
+    stage: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.stage is not None and self.stage not in STAGES:
+            raise ValueError(f"document {self.docid!r}: stage {self.stage!r} is not one of {', '.join(STAGES)}")
 
     def full_text(self, sep: str = " ") -> str:
         """Title and text joined the BEIR way (``title + sep + text``) when a title exists."""
@@ -51,6 +63,11 @@ class RankingList:
         if self.order is not None and sorted(self.order) != list(range(n)):
             raise ValueError(
                 f"list {self.qid!r}: order {self.order} is not a permutation of 0..{n - 1}"
+            )
+        tagged = sum(d.stage is not None for d in self.docs)
+        if 0 < tagged < n:
+            raise ValueError(
+                f"list {self.qid!r}: {tagged} of {n} documents have a stage; tag all of them or none"
             )
 
     def __len__(self) -> int:
@@ -89,7 +106,12 @@ class RankingList:
             "qid": self.qid,
             "query": self.query,
             "docs": [
-                {"docid": d.docid, "text": d.text, **({"title": d.title} if d.title else {})}
+                {
+                    "docid": d.docid,
+                    "text": d.text,
+                    **({"title": d.title} if d.title else {}),
+                    **({"stage": d.stage} if d.stage is not None else {}),
+                }
                 for d in self.docs
             ],
             "labels": list(self.labels),
@@ -105,7 +127,7 @@ class RankingList:
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> RankingList:
-        docs = [Doc(str(d["docid"]), d["text"], d.get("title")) for d in obj["docs"]]
+        docs = [Doc(str(d["docid"]), d["text"], d.get("title"), d.get("stage")) for d in obj["docs"]]
         return cls(
             qid=str(obj["qid"]),
             query=obj["query"],

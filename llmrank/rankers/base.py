@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from llmrank.data.record import Doc, RankingList
+from llmrank.data.record import STAGES, Doc, RankingList
 
 CONFIG_NAME = "llmrank_config.json"
 BACKBONE_DIR = "backbone"
@@ -36,7 +36,21 @@ HEAD_NAME = "head.safetensors"
 TOKENIZER_DIR = "tokenizer"
 
 #: Keys of a collated batch that are training targets, not model inputs.
-TARGET_KEYS = ("labels", "list_mask", "teacher_scores", "teacher_ranks")
+TARGET_KEYS = ("labels", "list_mask", "teacher_scores", "teacher_ranks", "stages")
+
+
+def stage_ids(lists: Sequence[RankingList], n: int) -> torch.Tensor | None:
+    """``[B, n]`` long stage ids (index in :data:`~llmrank.data.record.STAGES`, −1 = padding) of a
+    batch whose documents carry a ``stage``, for ``targets["stages"]``; None when none does.  Every
+    family's ``collate`` adds it, so any objective term can be scoped to sample stages."""
+    if not any(d.stage is not None for lst in lists for d in lst.docs):
+        return None
+    out = torch.full((len(lists), n), -1, dtype=torch.long)
+    for b, lst in enumerate(lists):
+        for i, doc in enumerate(lst.docs):
+            if doc.stage is not None:
+                out[b, i] = STAGES.index(doc.stage)
+    return out
 
 
 @dataclass

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmrank.data.record import Doc, RankingList
-from llmrank.rankers.base import Ranker, RankerOutput, RankerSettings, register_family, torch_dtype
+from llmrank.rankers.base import Ranker, RankerOutput, RankerSettings, register_family, stage_ids, torch_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -381,7 +381,7 @@ class FirstRanker(Ranker):
         expected = torch.tensor([self.ids.letter_ids[_teacher_order(lst)[0]] for lst in lists])
         if not torch.equal(nxt, expected):
             raise AssertionError(f"FIRST collate: label after '[' is {nxt.tolist()}, expected {expected.tolist()}")
-        return {
+        batch = {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "lm_labels": lm_labels,
@@ -391,6 +391,10 @@ class FirstRanker(Ranker):
             "list_mask": mask,
             "teacher_ranks": ranks,
         }
+        stages = stage_ids(lists, n_max)
+        if stages is not None:
+            batch["stages"] = stages
+        return batch
 
     def _left_pad(self, rows: list[list[int]], prompt_lens: list[int]) -> tuple[torch.Tensor, ...]:
         """Left-pad rows; returns ids, attention mask and the index of each prompt's last token."""

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 
 from llmrank.data.record import Doc, RankingList
-from llmrank.rankers.base import Ranker, RankerOutput
+from llmrank.rankers.base import Ranker, RankerOutput, stage_ids
 
 #: Tokenise cache misses in calls of this many texts (one batched call to the fast tokenizer).
 _TOKENIZE_CHUNK = 2048
@@ -237,7 +237,8 @@ class PointwiseRanker(Ranker):
     # ----------------------------------------------------------------------------- training
     def collate(self, lists: Sequence[RankingList]) -> dict[str, torch.Tensor]:
         """Inputs of the real pairs (``input_ids [P, L]``...), ``pair_mask [B, n]`` (where each pair
-        goes, row-major) and the targets ``labels``, ``list_mask``, ``teacher_scores``, ``teacher_ranks``."""
+        goes, row-major) and the targets ``labels``, ``list_mask``, ``teacher_scores``, ``teacher_ranks``,
+        ``stages``."""
         if not lists:
             raise ValueError("collate needs at least one list")
         batch = self.pad_pairs(self.list_pairs(lists))
@@ -260,6 +261,9 @@ class PointwiseRanker(Ranker):
             for b, lst in enumerate(lists):
                 ranks[b, : len(lst)] = torch.tensor(lst.teacher_ranks(), dtype=torch.long)
             batch["teacher_ranks"] = ranks
+        stages = stage_ids(lists, n)
+        if stages is not None:
+            batch["stages"] = stages
         return batch
 
     def score_pairs(self, **inputs: torch.Tensor) -> torch.Tensor:
