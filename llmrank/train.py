@@ -107,6 +107,10 @@ def run_training(recipe: Recipe) -> TrainResult:
         from llmrank.distill import attach_teacher_scores
 
         train_lists = attach_teacher_scores(train_lists, recipe.distill)
+    if recipe.data.stages:  # every document gets its cascade stage (scoped terms are checked next)
+        from llmrank.data.stages import tag_lists
+
+        train_lists = tag_lists(train_lists, recipe.data.stages)
     _check_targets(objective, recipe, train_lists)
     if recipe.data.stages:  # cascade-stage sampling (RankTower)
         from llmrank.data.stages import stage_dataset

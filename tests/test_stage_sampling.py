@@ -47,6 +47,7 @@ def test_composition_per_stage() -> None:
                     assert doc.docid == f"q{i}d{idx}"
                     assert (idx < 10) == (stage == "impression")
             assert sum(g.labels) >= 1  # the positive is drawn
+            assert [d.stage for d in g.docs] == stages  # the documents carry their stage (targets["stages"])
             listed = [j for j, s in zip(g.meta["indices"], stages) if s != "random"]
             assert len(set(listed)) == len(listed)  # without replacement while the stage has enough
             floor = min(ds.lists[i].teacher_scores)
@@ -128,7 +129,8 @@ def test_recipe_hook_trains_with_stages(tiny_bert: str, tmp_path: Path) -> None:
         "model": {"family": "two-tower", "model_name_or_path": tiny_bert, "max_length": 16, "query_max_length": 8},
         "data": {"train": {"format": "jsonl", "path": str(tmp_path / "train.jsonl")},
                  "stages": {"impression": 2, "candidate": 2, "random": 1, "impression_depth": 3, "corpus": str(corpus)}},
-        "objective": [{"name": "softmax"}],
+        "objective": [{"name": "softmax"}, {"name": "listwise_distillation", "scope": ["impression"]},
+                      {"name": "softsort", "scope": ["impression", "candidate"]}, {"name": "am_rankmax"}],
         "training": {"output_dir": str(tmp_path / "out"), "max_steps": 2, "per_device_train_batch_size": 2,
                      "save_strategy": "no", "use_cpu": True, "disable_tqdm": True, "report_to": "none"},
     }  # fmt: skip
@@ -146,3 +148,14 @@ def test_recipe_hook_trains_with_stages(tiny_bert: str, tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(recipe))
     assert main(["--config", str(path)]) == 2
     assert not (tmp_path / "out2").exists()
+
+
+def test_two_tower_collates_stages(tiny_bert: str) -> None:
+    from llmrank.data.record import STAGES
+    from llmrank.rankers import RankerSettings, family_class
+
+    ranker = family_class("two-tower").build(RankerSettings("two-tower", tiny_bert, max_length=16, query_max_length=8))
+    ds = StageGroupDataset(_lists(2), _spec(), CORPUS, seed=0)
+    batch = ranker.collate([ds[0], ds[1]])
+    assert batch["stages"].shape == (2, 16)
+    assert [STAGES[k] for k in batch["stages"][0].tolist()] == ds[0].meta["stages"]

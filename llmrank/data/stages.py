@@ -7,8 +7,7 @@ samples from every stage of the cascade, each a label scope:
 * ``candidate``: the rest of the first-stage top-k (passed pre-ranking, not shown);
 * ``random``: documents drawn from the whole corpus (what pre-ranking must push down).
 
-A document's stage comes from its own tag (``Doc.stage`` where the record has that field, or the
-list's ``meta["stages"]``) or, when a list has no tags, from the downstream ranker's ordering: the
+A document's stage comes from its own tag (``Doc.stage``, or the list's ``meta["stages"]``) or, when a list has no tags, from the downstream ranker's ordering: the
 ``impression_depth`` best documents by ``teacher_scores`` (or the teacher ``order``) are
 impressions, the rest candidates. Random documents are drawn from ``corpus`` at sampling time, so
 each epoch sees new ones.
@@ -27,13 +26,11 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from llmrank.data.record import Doc, RankingList
+from llmrank.data.record import STAGES, Doc, RankingList
 from llmrank.data.sampling import subset_with_meta
-
-STAGES = ("impression", "candidate", "random")
 _OPTION_KEYS = ("impression_depth", "corpus")
 
-__all__ = ["STAGES", "StageGroupDataset", "StageSpec", "document_stages", "parse_stages", "stage_dataset"]
+__all__ = ["STAGES", "StageGroupDataset", "StageSpec", "document_stages", "parse_stages", "stage_dataset", "tag_lists"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,7 @@ def document_stages(rl: RankingList, impression_depth: int) -> list[str]:
     Raises:
         ValueError: a list without tags and without a downstream ordering, or an unknown tag.
     """
-    tags = [getattr(d, "stage", None) for d in rl.docs]
+    tags = [d.stage for d in rl.docs]
     if all(t is None for t in tags):
         meta = rl.meta.get("stages")
         tags = list(meta) if isinstance(meta, list) and len(meta) == len(rl) else tags
@@ -108,10 +105,24 @@ def document_stages(rl: RankingList, impression_depth: int) -> list[str]:
 
 
 def _with_stage(doc: Doc, stage: str) -> Doc:
-    """``doc`` tagged with ``stage`` when the record has a ``stage`` field (else unchanged)."""
-    if any(f.name == "stage" for f in dataclasses.fields(doc)):
-        return dataclasses.replace(doc, stage=stage)
-    return doc
+    """A copy of ``doc`` tagged with ``stage`` (documents are shared between lists: never mutated)."""
+    return doc if doc.stage == stage else dataclasses.replace(doc, stage=stage)
+
+
+def tag_lists(lists: Sequence[RankingList], block: Mapping[str, Any]) -> list[RankingList]:
+    """Copies of ``lists`` whose documents carry their stage (:func:`document_stages` with the
+    block's ``impression_depth``), so stage-scoped objective terms can be checked before training.
+
+    Raises:
+        ValueError: a bad block, or a list without tags and without a downstream ordering.
+    """
+    spec = parse_stages(block)
+    out = []
+    for rl in lists:
+        stages = document_stages(rl, spec.impression_depth)
+        docs = [_with_stage(d, s) for d, s in zip(rl.docs, stages)]
+        out.append(dataclasses.replace(rl, docs=docs, meta=dict(rl.meta)))
+    return out
 
 
 class StageGroupDataset(Dataset):

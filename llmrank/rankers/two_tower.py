@@ -51,7 +51,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmrank.data.record import Doc, RankingList
-from llmrank.rankers.base import Ranker, RankerOutput, RankerSettings, from_pretrained_kwargs, register_family
+from llmrank.rankers.base import (
+    Ranker,
+    RankerOutput,
+    RankerSettings,
+    from_pretrained_kwargs,
+    register_family,
+    stage_ids,
+)
 from llmrank.rankers.cross_encoder import ENCODER_LORA_TARGETS, _base_model
 from llmrank.rankers.tokenize import TokenCache, _pad_id, padding_bounded_batches
 
@@ -347,7 +354,7 @@ class TwoTowerRanker(Ranker):
     # ----------------------------------------------------------------------------- training
     def collate(self, lists: Sequence[RankingList]) -> dict[str, torch.Tensor]:
         """``query_*`` ``[B, Lq]``, ``doc_*`` ``[P, Ld]`` (real documents, row-major), ``pair_mask``
-        ``[B, n]`` and the targets (``labels``, ``list_mask``, ``teacher_scores``, ``teacher_ranks``)."""
+        ``[B, n]`` and the targets (``labels``, ``list_mask``, ``teacher_scores``, ``teacher_ranks``, ``stages``)."""
         if not lists:
             raise ValueError("collate needs at least one list")
         s = self.settings
@@ -378,6 +385,9 @@ class TwoTowerRanker(Ranker):
             for b, lst in enumerate(lists):
                 ranks[b, : len(lst)] = torch.tensor(lst.teacher_ranks(), dtype=torch.long)
             batch["teacher_ranks"] = ranks
+        stages = stage_ids(lists, n)
+        if stages is not None:
+            batch["stages"] = stages
         return batch
 
     def forward(self, query_input_ids: torch.Tensor, query_attention_mask: torch.Tensor,  # type: ignore[override]
