@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from llmrank.data.record import STAGES, Doc, RankingList
 from llmrank.data.sampling import subset_with_meta
+
 _OPTION_KEYS = ("impression_depth", "corpus")
 
 __all__ = ["STAGES", "StageGroupDataset", "StageSpec", "document_stages", "parse_stages", "stage_dataset", "tag_lists"]
