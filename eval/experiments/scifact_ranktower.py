@@ -55,7 +55,8 @@ MEASURES = ("nDCG@10", "R@10")
 BASELINE = "zero_shot"
 # RankTower Sec. 4.3: distillation on impressions, sorting on impressions + candidates, AM-Rankmax on all
 _IMP, _IMP_CAND = ["impression"], ["impression", "candidate"]
-DISTILL_LISTWISE = {"name": "bar_distillation", "transform": "softmax", "temperature": 0.05, "scope": _IMP}
+# the teacher's scores are stored as logits on the student's scale (scale x cosine): temperature 1
+DISTILL_LISTWISE = {"name": "listwise_distillation", "scope": _IMP}
 SOFTSORT = {"name": "softsort", "scope": _IMP_CAND}
 AM_RANKMAX = {"name": "am_rankmax"}
 
@@ -77,6 +78,7 @@ ROWS: dict[str, tuple[str, list[dict[str, Any]] | None, dict[str, Any]]] = {
     "interaction": ("interaction head, listwise softmax", [{"name": "softmax"}], {"scorer": "interaction"}),
     "softmax_distill": ("softmax + listwise distillation (no scopes)",
                         [{"name": "softmax"}, {**DISTILL_LISTWISE, "scope": None}], {}),
+    "hybrid_softmax": ("hybrid + softmax", [DISTILL_LISTWISE, SOFTSORT, AM_RANKMAX, {"name": "softmax"}], {}),
 }  # fmt: skip
 
 
@@ -140,7 +142,7 @@ def prepare(args: argparse.Namespace, work: Path, times: dict[str, float]) -> di
     test = read_beir(scifact, runs["test"], split="test", top_k=100)[: args.test_queries]
     tag = f"{len(train)}-{len(val)}"
     val_file = write_lists_jsonl(val, work / f"val-{tag}.jsonl")
-    scored = work / f"train-{tag}.zeroshot.jsonl"
+    scored = work / f"train-{tag}.zeroshot-logits.jsonl"
     ranker = family_class("two-tower").build(RankerSettings.from_dict(model_settings(work, {}, 1.0)))
     if not args.quick:  # the frozen document tower: the corpus is encoded once, on disk for every row and seed
         from llmrank.runs import iter_corpus
@@ -149,7 +151,11 @@ def prepare(args: argparse.Namespace, work: Path, times: dict[str, float]) -> di
             ranker.document_vectors(list(iter_corpus(scifact / "corpus.jsonl")), batch_size=32)
     if not scored.exists():
         with timed(times, "teacher_scores"):
-            score_lists_to_file(ranker, train, scored, batch_size=64, meta={"model": "zero-shot MiniLM"})
+            cosine = work / f"train-{tag}.zeroshot-cosine.jsonl"
+            lists = score_lists_to_file(ranker, train, cosine, batch_size=64, meta={"model": "zero-shot MiniLM"})
+            for rl in lists:  # logits on the student's scale: the distillation temperature is 1
+                rl.teacher_scores = [args.scale * t for t in rl.teacher_scores or []]
+            write_lists_jsonl(lists, scored)
     return {
         "train_file": scored, "val_file": val_file, "train": read_lists_jsonl(scored), "val": val, "test": test,
         "qrels": read_qrels(scifact / "qrels" / "test.tsv"), "bm25_test_run": runs["test"],
