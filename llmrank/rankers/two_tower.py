@@ -413,7 +413,8 @@ class TwoTowerRanker(Ranker):
         changed (PyTorch bumps a tensor's version on every in-place update, e.g. an optimizer step)."""
         encoder = self.document_encoder
         tensors = list(encoder.state_dict().values())
-        versions = tuple((id(t), t._version) for t in tensors)
+        # state_dict() returns fresh detached views: key on their storage and shared version counter
+        versions = tuple((t.data_ptr(), t._version) for t in tensors)
         if self._fingerprint is None or self._fingerprint[0] != versions:
             h = hashlib.sha256()
             h.update(json.dumps([self.pooling, self.normalize, self.settings.max_length]).encode())
