@@ -103,6 +103,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--test-queries", type=int, default=None)
     p.add_argument("--train-queries", type=int, default=None)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--summarize-only", action="store_true",
+                   help="write the results JSON from the finished (row, seed) runs only; train nothing")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep each run's model folder")
     args = p.parse_args(argv)
     if args.quick:
@@ -325,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             if row in skipped:
                 continue
+            cached = work / "results" / f"{row}-s{seed}-{len(data['test'])}.json"
+            if args.summarize_only and not cached.exists():
+                continue
             try:
                 results.setdefault(row, []).append(run_one(args, work, data, row, seed))
             except (ValueError, RuntimeError) as exc:  # a row that cannot run is reported, not fatal
@@ -334,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
     bm25 = bm25_row(data)
     summary = summarize(results, skipped)
+    summary["not_run"] = [f"{r} seed {s}" for s in seeds for r in rows
+                          if r not in skipped and s not in [x["seed"] for x in results.get(r, [])]]  # fmt: skip
     report = {
         "experiment": "scifact_ranktower", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "python eval/experiments/scifact_ranktower.py " + " ".join(argv if argv is not None else sys.argv[1:]),
