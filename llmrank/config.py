@@ -53,6 +53,9 @@ class DataArgs:
     #: binary qrels (MS MARCO dev, BEIR); TREC DL's convention is 2 (graded 0-3 qrels). The
     #: threshold is part of the logged key: ``eval_mrr@10_rel1`` / ``eval_mrr@10_rel2``.
     mrr_min_relevance: float = 1.0
+    #: cascade-stage sampling instead of positives + negatives, e.g. {impression: 4, candidate: 8,
+    #: random: 4, impression_depth: 20, corpus: corpus.jsonl} (llmrank.data.stages)
+    stages: dict[str, Any] | None = None
 
 
 @dataclass
@@ -66,6 +69,8 @@ class DistillArgs:
 
     teacher: str | list[str] | None = None
     teacher_scores: str | None = None
+    #: a TREC run file whose scores are the teacher's (e.g. a SPLADE or cross-encoder run), by qid/docid
+    teacher_run: str | None = None
     alpha: float = 0.5
     transform: dict[str, Any] = field(default_factory=lambda: {"name": "affine_relu", "a": 1.0, "b": 0.0})
     loss: str = "listwise"  # listwise (BAR) | mse (pointwise ablation)

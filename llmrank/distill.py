@@ -64,6 +64,7 @@ __all__ = [
     "distillation_terms",
     "lists_hash",
     "match_teacher_scores",
+    "run_teacher_scores",
     "run_generations",
     "score_lists_to_file",
     "teacher_cache_path",
@@ -221,6 +222,39 @@ def match_teacher_scores(lists: Sequence[RankingList], scored: Sequence[RankingL
     return out
 
 
+def run_teacher_scores(lists: Sequence[RankingList], run_path: str | os.PathLike) -> list[RankingList]:
+    """``lists`` with ``teacher_scores`` read from a TREC run (any first-stage or reranker run:
+    SPLADE, a cross-encoder, ``llmrank rerank`` output), matched by qid and docid.
+
+    Raises:
+        FileNotFoundError: the run file does not exist.
+        ValueError: a malformed run (file:line), or a training (qid, docid) the run does not score
+            (the first missing pairs are named).
+    """
+    from llmrank.runs import read_trec_run
+
+    path = Path(run_path)
+    if not path.exists():
+        raise FileNotFoundError(f"distill.teacher_run {str(run_path)!r} does not exist (give a TREC run file)")
+    run = read_trec_run(path)
+    table = {qid: dict(hits) for qid, hits in run.items()}
+    out: list[RankingList] = []
+    missing: list[tuple[str, str]] = []
+    for rl in lists:
+        scores = table.get(rl.qid, {})
+        row = [scores.get(doc.docid) for doc in rl.docs]
+        missing += [(rl.qid, doc.docid) for doc, s in zip(rl.docs, row) if s is None]
+        out.append(dataclasses.replace(rl, teacher_scores=[math.nan if s is None else float(s) for s in row],
+                                       meta=dict(rl.meta)))  # fmt: skip
+    if missing:
+        raise ValueError(
+            f"distill.teacher_run {path}: {len(missing)} training (qid, docid) pair(s) have no score in the run "
+            f"(first: {', '.join(f'{q} {d}' for q, d in missing[:5])}); rerank the training lists' documents with "
+            "the teacher, or train on lists taken from that run"
+        )
+    return out
+
+
 def score_lists_to_file(
     ranker: Any,
     lists: Sequence[RankingList],
@@ -356,6 +390,7 @@ def attach_teacher_scores(lists: Sequence[RankingList], d: DistillArgs) -> list[
 
     * ``teacher_scores: FILE`` -- canonical JSONL with ``teacher_scores`` (e.g. from ``llmrank
       score``), matched by qid and docid; any training document without a score is an error.
+    * ``teacher_run: RUN`` -- the scores of a TREC run file, matched by qid and docid.
     * ``teacher: CKPT`` -- raw scores of the checkpoint (cached, see the module docstring).
     * ``teacher: [CKPT, ...]`` -- the mean of the transformed scores of every checkpoint.
     At ``alpha = 0`` nothing is attached (the lists come back as they are)."""
@@ -365,8 +400,14 @@ def attach_teacher_scores(lists: Sequence[RankingList], d: DistillArgs) -> list[
     lists = list(lists)
     if float(d.alpha) == 0.0:
         return lists
-    if d.teacher and d.teacher_scores:
-        raise RecipeError("distill: give either teacher (checkpoint(s)) or teacher_scores (a scored file), not both")
+    given = [k for k in ("teacher", "teacher_scores", "teacher_run") if getattr(d, k, None)]
+    if len(given) > 1:
+        raise RecipeError(
+            f"distill: give one of teacher (checkpoint(s)), teacher_scores (a scored file) or teacher_run "
+            f"(a TREC run), not {' and '.join(given)}"
+        )
+    if getattr(d, "teacher_run", None):
+        return run_teacher_scores(lists, str(d.teacher_run))
     if d.teacher_scores:
         path = Path(d.teacher_scores)
         if not path.exists():
@@ -451,8 +492,10 @@ def run_generations(recipe: Recipe) -> list[dict[str, Any]]:
     _check(d)
     if isinstance(d.teacher, list | tuple) and len(d.teacher) != 1:
         raise RecipeError("distill.generations > 1 takes one teacher checkpoint (or none), not an ensemble")
-    if d.teacher_scores:
-        raise RecipeError("distill.generations > 1 scores each generation itself; remove distill.teacher_scores")
+    if d.teacher_scores or getattr(d, "teacher_run", None):
+        raise RecipeError(
+            "distill.generations > 1 scores each generation itself; remove distill.teacher_scores / teacher_run"
+        )
     root = Path(recipe.training.output_dir)
     k = int(recipe.training.eval_k)
     first = (d.teacher[0] if isinstance(d.teacher, list | tuple) else d.teacher) or None

@@ -106,12 +106,16 @@ def _check_targets(objective: Any, recipe: Recipe, train: list) -> None:
 
 
 def training_dataset(recipe: Recipe, train_lists: list) -> Any:
-    """Sampled groups for pointwise families; whole windows in their given order for listwise
-    families (FIRST), whose prompt and LM target are the window itself."""
+    """Sampled groups for pointwise families (by cascade stage when ``data.stages`` is set); whole
+    windows in their given order for listwise families (FIRST), whose prompt and LM target are the
+    window itself."""
     from llmrank.data.sampling import GroupDataset, WindowDataset
+    from llmrank.data.stages import stage_dataset
     from llmrank.rankers import family_class
 
     cls = family_class(recipe.model.family)
+    if recipe.data.stages:  # cascade-stage sampling (RankTower's full-stage groups)
+        return stage_dataset(train_lists, recipe.data)
     if getattr(cls, "listwise_windows", False):
         logger.info(
             "family %r trains on whole windows in their given order: data.group_size and "
@@ -152,6 +156,7 @@ def run_training(recipe: Recipe) -> TrainResult:
     """Build the ranker, data and objective from ``recipe`` and train; returns final metrics."""
     from transformers import set_seed
 
+    from llmrank.data.stages import tag_lists
     from llmrank.rankers import family_class
     from llmrank.trainer import RankingTrainer, clean_stale_saves, latest_complete_checkpoint
 
@@ -163,6 +168,8 @@ def run_training(recipe: Recipe) -> TrainResult:
         from llmrank.distill import attach_teacher_scores
 
         train_lists = attach_teacher_scores(train_lists, recipe.distill)
+    if recipe.data.stages:  # every document gets its cascade stage (scoped terms are checked next)
+        train_lists = tag_lists(train_lists, recipe.data.stages)
     _check_targets(objective, recipe, train_lists)
     dataset = training_dataset(recipe, train_lists)
     ranker = family_class(recipe.model.family).build(recipe.model)

@@ -6,7 +6,8 @@
 
 Every document of every list is scored with the checkpoint (any family) and the lists are
 written as canonical JSONL with ``teacher_scores`` -- the file a recipe's
-``distill.teacher_scores`` takes. Resumable: finished lists are appended to ``OUT.partial``; a
+``distill.teacher_scores`` takes; ``--trec-out`` also writes the scores as a TREC run (what
+``distill.teacher_run`` takes, like any other run file: SPLADE, a cross-encoder...). Resumable: finished lists are appended to ``OUT.partial``; a
 rerun after an interruption skips the qids already there and ends with an atomic rename.
 """
 
@@ -34,6 +35,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra reader option (repeatable), e.g. --set run=bm25.trec --set split=train")
     p.add_argument("--out", required=True, help="output canonical JSONL with teacher_scores")
+    p.add_argument("--trec-out", default=None, metavar="RUN",
+                   help="also write the scores as a TREC run (a teacher_run for distill:, or for `llmrank evaluate`)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="scoring batch (pairs for pairwise families)")
     p.add_argument("--chunk-lists", type=positive_int, default=None,
                    help="lists scored between two appends to the partial file (default: --batch-size)")
@@ -94,6 +97,16 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
     )
     print(file=sys.stderr)
+    if args.trec_out:
+        from llmrank.runs import strictly_decreasing, write_trec_run
+
+        run = {}
+        for rl in scored:
+            ranked = sorted(zip((d.docid for d in rl.docs), rl.teacher_scores or []), key=lambda t: -t[1])
+            # ties broken by a tiny gap so every TREC tool keeps this order (scores stay within 1e-6)
+            run[rl.qid] = list(zip((d for d, _ in ranked), strictly_decreasing([s for _, s in ranked])))
+        write_trec_run(args.trec_out, run, tag="llmrank-score")
+        print(f"wrote {args.trec_out} (TREC run of the same scores)")
     docs = sum(len(rl) for rl in scored)
     print(f"wrote {args.out} ({len(scored)} lists, {docs} documents with teacher_scores)")
     return 0
