@@ -10,7 +10,8 @@ import torch
 
 from llmrank.data.readers import write_lists_jsonl
 from llmrank.data.record import Doc, RankingList
-from llmrank.rankers import RankerSettings, family_class, load_ranker
+from llmrank.loading import load_ranker
+from llmrank.rankers import RankerSettings, family_class
 from llmrank.rankers.two_tower import InteractionHead, TwoTowerRanker, export_sentence_transformers
 from tests.conftest import make_lists
 
