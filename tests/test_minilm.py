@@ -45,7 +45,7 @@ def test_minilm_cross_encoder_train_step_and_round_trip(lora: bool, tmp_path) ->
         lora=LoraSettings(r=4, alpha=8, dropout=0.0) if lora else None,
     )
     ranker = family_class("cross-encoder").build(settings)
-    assert ranker.pooling == "cls"
+    assert ranker.pooling == "pooler"  # auto: the stock BertForSequenceClassification head
     batch = ranker.collate(LISTS)
     assert batch["input_ids"].shape[0] == 5 and tuple(batch["list_mask"].shape) == (2, 3)
     ranker.train()

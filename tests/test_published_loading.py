@@ -603,7 +603,8 @@ def test_cls_cross_encoder_neither_creates_saves_nor_reports_a_pooler(tiny_bert:
     code = (
         "import sys, llmrank\n"
         "from llmrank.rankers.base import RankerSettings, family_class\n"
-        "r = family_class('cross-encoder').build(RankerSettings(family='cross-encoder', model_name_or_path=sys.argv[1]))\n"
+        "r = family_class('cross-encoder').build(RankerSettings(family='cross-encoder', model_name_or_path=sys.argv[1],\n"
+        "                                                       options={'pooling': 'cls'}))\n"
         "assert r.pooling == 'cls' and r.backbone.pooler is None\n"
         "r.save_pretrained(sys.argv[2])\n"
         "again = llmrank.load_ranker(sys.argv[2])\n"

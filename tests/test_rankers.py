@@ -148,7 +148,9 @@ def naive_scores(name: str, ranker: Ranker, path: str, lists) -> list[float]:
                 for d in lst.docs:
                     if name == "bert":
                         enc = tok(lst.query, d.full_text(), return_tensors="pt")
-                        h = model(**enc).last_hidden_state[0, 0]
+                        out_ = model(**enc)
+                        # auto pooling on BERT = the stock head's input: tanh(dense([CLS])) from the pooler
+                        h = out_.pooler_output[0] if ranker.pooling == "pooler" else out_.last_hidden_state[0, 0]
                     else:
                         enc = tok(naive_text(name, lst.query, d.full_text()), return_tensors="pt")
                         h = model(**enc).last_hidden_state[0, -1]
@@ -280,7 +282,7 @@ def test_family_mismatch_errors(tiny_t5, tiny_bert) -> None:
 def test_pooling_auto_and_lora_defaults(tiny_bert, tiny_llama) -> None:
     bert = build(tiny_bert, "cross-encoder", {})
     llama = build(tiny_llama, "cross-encoder", {})
-    assert (bert.pooling, llama.pooling) == ("cls", "last")
+    assert (bert.pooling, llama.pooling) == ("pooler", "last")  # BERT: the stock sequence-classification head
     assert bert.lora_targets() == ["query", "key", "value", "dense"]
     assert "gate_proj" in llama.lora_targets()
     assert getattr(bert.backbone, "pooler", None) is None  # unused pooler dropped

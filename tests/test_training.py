@@ -282,7 +282,8 @@ def test_recipe_hub_block_pushes_every_save_and_at_end(tmp_path, bert_path, task
         recipe.hub = HubArgs(repo_id="me/tiny-ranker", strategy="every_save")
         run_training(recipe)
         files = fake.files("me/tiny-ranker")
-        assert {"llmrank_config.json", "head.safetensors", "README.md"} <= set(files)
+        # the default (pooler) head exports exactly: pushed as a sentence-transformers CrossEncoder folder
+        assert {"config.json", "model.safetensors", "README.md", "llmrank_export.json"} <= set(files)
         commits = fake.calls("POST", "commit")
         assert len(commits) >= 3, "checkpoint-2, checkpoint-4 and the final model"
         assert b"model-index" in files["README.md"]
