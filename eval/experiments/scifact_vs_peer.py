@@ -127,10 +127,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)  # fmt: skip
     if args.quick:
         args.seeds = "1" if args.seeds == "1,2,3" else args.seeds
-        args.max_steps, args.eval_steps, args.patience = 6, 2, 1
-        args.group_size, args.batch_lists, args.max_length = 4, 2, 64
-        args.val_queries, args.val_top_k = 20, 5
-        args.test_top_k, args.test_queries = 10, args.test_queries or 20
+        args.max_steps, args.eval_steps, args.patience = 4, 2, 1
+        args.group_size, args.batch_lists, args.max_length = 4, 1, 48
+        args.val_queries, args.val_top_k = 10, 5
+        args.test_top_k, args.test_queries = 10, args.test_queries or 10
         args.work += "-quick"
         if args.out == str(DEFAULT_OUT):
             args.out = str(ROOT / "outputs" / "scifact_vs_peer.quick.json")
@@ -248,9 +248,28 @@ def groups_in_training_order(train_file: Path, args: argparse.Namespace, seed: i
     return batches
 
 
+def HeadAtStart(out: list[float]) -> Any:  # noqa: N802 - a callback factory
+    """A callback that records the sum of the score head's weights and bias when training begins
+    (the fresh head), so the two systems' starting heads can be compared in the results."""
+    from transformers import TrainerCallback
+
+    class Recorder(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+            head = model.score_head
+            out.append(float(head.weight.double().sum() + head.bias.double().sum()))
+
+    return Recorder()
+
+
+def batch_keys(batch: list[Any]) -> list[tuple[str, tuple[str, ...]]]:
+    """What identifies a batch: each group's query id and document ids, in order."""
+    return [(g.qid, tuple(d.docid for d in g.docs)) for g in batch]
+
+
 @contextlib.contextmanager
-def trainer_callbacks(*callbacks: Any) -> Iterator[None]:
-    """run_training builds its own RankingTrainer: swap in a subclass that adds ``callbacks``."""
+def trainer_callbacks(*callbacks: Any, seen: list | None = None) -> Iterator[None]:
+    """run_training builds its own RankingTrainer: swap in a subclass that adds ``callbacks`` and
+    records the batches it trains on in ``seen`` (to check the peer gets the same ones)."""
     import llmrank.trainer
 
     original = llmrank.trainer.RankingTrainer
@@ -260,6 +279,14 @@ def trainer_callbacks(*callbacks: Any) -> Iterator[None]:
             super().__init__(*a, **kw)
             for callback in callbacks:
                 self.add_callback(callback)
+            if seen is not None:
+                collate = self.data_collator
+
+                def recording(batch: list[Any]) -> Any:
+                    seen.append(batch_keys(batch))
+                    return collate(batch)
+
+                self.data_collator = recording
 
     llmrank.trainer.RankingTrainer = WithCallbacks
     try:
@@ -317,9 +344,16 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
     out = Path(args.work) / "models" / f"llmrank-{pairing}-s{seed}"
     recipe = _recipe(args, model_path, train_file, out, pairing, seed, budget)
     timer = _timer_callback(0)
-    with trainer_callbacks(timer):
+    seen: list = []
+    head_sum: list[float] = []
+    with trainer_callbacks(timer, HeadAtStart(head_sum), seen=seen):
         result = run_training(recipe)
     train = timer.summary(args.batch_lists * args.group_size)
+    expected = [batch_keys(b) for b in groups_in_training_order(train_file, args, seed, budget)]
+    if seen[:budget] != expected:
+        raise RuntimeError("llmrank trained on other batches than the ones given to sentence-transformers")
+    train["same_batches_as_st"] = True
+    train["initial_head_sum"] = head_sum[0]
     t0 = time.perf_counter()
     with inference_precision(args.bf16):
         scores = result.ranker.score_lists(test, batch_size=64)
@@ -372,10 +406,20 @@ def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model
         def __len__(self) -> int:
             return len(index_batches)
 
-    set_seed(seed)  # the fresh head is drawn from the seed, as in llmrank
     model = CrossEncoder(model_path, num_labels=1, max_length=args.max_length, device="cpu",
                          config_kwargs={"classifier_dropout": 0.0})  # llmrank's head has no dropout  # fmt: skip
     recipe = _recipe(args, model_path, train_file, Path(args.work) / "models" / "st", pairing, seed, budget)
+    # start from the very head llmrank draws for this seed (run_training: set_seed, then build)
+    from llmrank.rankers import family_class
+
+    set_seed(seed)
+    head = family_class("cross-encoder").build(recipe.model).score_head
+    classifier = model.model.classifier
+    with torch.no_grad():
+        classifier.weight.copy_(head.weight)
+        classifier.bias.copy_(head.bias)
+    del head
+    set_seed(seed)
     same = {k: getattr(recipe.training, k) for k in (
         "max_steps", "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim", "adam_beta1",
         "adam_beta2", "adam_epsilon", "max_grad_norm", "seed", "bf16", "logging_steps")}  # fmt: skip
@@ -392,8 +436,10 @@ def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model
         loss=st_loss(pairing, model),
         callbacks=[timer],
     )  # fmt: skip
+    initial_head = float(classifier.weight.double().sum() + classifier.bias.double().sum())
     trainer.train()
     train = timer.summary(args.batch_lists * args.group_size)
+    train["initial_head_sum"] = initial_head
     t0 = time.perf_counter()
     pairs = [(rl.query, d.full_text(" ")) for rl in test for d in rl.docs]
     with inference_precision(args.bf16):
