@@ -327,11 +327,17 @@ def find_budget(args: argparse.Namespace, model_path: str, train_file: Path, val
     shutil.rmtree(out, ignore_errors=True)
     if not curve["best_step"]:
         raise RuntimeError(f"the budget search logged no validation metric: {curve}")
+    converged = bool(curve["stopped_early"])
+    if not converged:
+        print(f"warning: validation was still improving at --max-steps {args.max_steps}: the budget "
+              f"({curve['best_step']}) is the best step within the cap, not a converged one", file=sys.stderr)
     return {
         "budget": int(curve["best_step"]),
+        "converged": converged,
         "how": (f"llmrank listwise softmax, seed 1: validation nDCG@10 of {args.val_queries} held-out training "
                 f"claims (BM25 top-{args.val_top_k}) every {args.eval_steps} steps, EarlyStoppingCallback("
-                f"patience={args.patience}), load_best_model_at_end; budget = best step"),
+                f"patience={args.patience}), load_best_model_at_end; budget = best step"
+                + ("" if converged else f" (did not stop early within --max-steps {args.max_steps})")),
         "validation_curve": curve,
         "seconds": round(seconds, 1),
     }  # fmt: skip
