@@ -566,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         budget_info = cached("budget", lambda: find_budget(args, model_path, train_file, val_file))
     budget = int(budget_info["budget"])
+    # a run is reusable only at the same number of steps (the cached() closure reads this name at call time)
+    fingerprint = json.dumps(settings | {"steps": budget}, sort_keys=True)
     print(f"[budget] {budget} steps ({budget_info['how']})", flush=True)
 
     def one(system: str, pairing: str, seed: int) -> dict:
