@@ -97,6 +97,23 @@ class RankingTrainingArguments(TrainingArguments):
     report_to: str | list[str] = "none"
     eval_k: int = field(default=10, metadata={"help": "cutoff of the validation nDCG/MRR"})
     eval_batch_lists: int = field(default=8, metadata={"help": "lists per forward in validation"})
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={
+            "help": "stop after this many validations without improving metric_for_best_model "
+            "(transformers.EarlyStoppingCallback); needs eval_strategy, a save strategy and data.eval"
+        },
+    )
+    early_stopping_threshold: float = field(
+        default=0.0, metadata={"help": "the least improvement of metric_for_best_model that resets the patience"}
+    )
+
+    def __post_init__(self) -> None:
+        # Trainer falls back to `eval_loss` when `load_best_model_at_end` has no metric, but our
+        # validation reports ranking metrics only: pick the validation nDCG@k instead
+        if self.load_best_model_at_end and self.metric_for_best_model is None:
+            self.metric_for_best_model = f"ndcg@{self.eval_k}"
+        super().__post_init__()
 
 
 @dataclass
@@ -333,6 +350,7 @@ def recipe_from_dict(raw: dict[str, Any], where: str = "recipe", source: str | N
         training = RankingTrainingArguments(**typed_training)
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"{where}: training: {' '.join(str(exc).split())}") from None
+    _check_best_model(where, training, data)
     out = Path(training.output_dir)
     if out.exists() and not out.is_dir():
         raise RecipeError(f"{where}: training.output_dir {out} is a file; give a folder path")
@@ -427,6 +445,44 @@ def _check_ranges(where: str, values: dict[str, Any], ranges: dict[str, tuple[fl
             raise RecipeError(f"{where}: {section}.{key} = {value!r} is invalid; it must be {bound}")
     if section == "training" and (values.get("warmup_ratio") or 0) > 1:
         raise RecipeError(f"{where}: training.warmup_ratio = {values['warmup_ratio']!r} is invalid; it is a fraction in [0, 1]")
+
+
+def _check_best_model(where: str, training: RankingTrainingArguments, data: DataArgs) -> None:
+    """Early stopping and best-model selection read the validation metrics: refuse settings that
+    would fail at the first validation (a metric we never log) or never validate at all."""
+    from llmrank.trainer import mrr_key
+
+    selects = training.load_best_model_at_end or training.early_stopping_patience is not None
+    if not selects:
+        return
+    if training.early_stopping_patience is not None and training.early_stopping_patience < 1:
+        raise RecipeError(
+            f"{where}: training.early_stopping_patience = {training.early_stopping_patience} is invalid; it must be >= 1"
+        )
+    if not data.eval:
+        raise RecipeError(
+            f"{where}: training.early_stopping_patience / load_best_model_at_end need validation lists; "
+            "add data.eval: {format: ..., path: ...}"
+        )
+    if str(training.eval_strategy) in ("no", "IntervalStrategy.NO"):
+        raise RecipeError(
+            f"{where}: training.early_stopping_patience / load_best_model_at_end need training.eval_strategy "
+            "steps or epoch (and eval_steps)"
+        )
+    if training.early_stopping_patience is not None and training.metric_for_best_model is None:
+        training.metric_for_best_model = f"ndcg@{training.eval_k}"
+        training.greater_is_better = True
+    logged = (f"ndcg@{training.eval_k}", mrr_key(training.eval_k, data.mrr_min_relevance))
+    metric = str(training.metric_for_best_model).removeprefix("eval_")
+    if metric not in logged:
+        raise RecipeError(
+            f"{where}: training.metric_for_best_model = {training.metric_for_best_model!r} is not a validation "
+            f"metric; llmrank logs {' and '.join(logged)} (eval_k = {training.eval_k})"
+        )
+    if training.greater_is_better is False:
+        raise RecipeError(
+            f"{where}: training.greater_is_better = false, but {metric} is better when higher; drop the key"
+        )
 
 
 def recipe_from_argv(argv: list[str] | None = None) -> Recipe:

@@ -206,9 +206,15 @@ def run_training(recipe: Recipe) -> TrainResult:
         eval_lists=eval_lists,
         recipe=recipe,
     )
+    if args.early_stopping_patience is not None:
+        from transformers import EarlyStoppingCallback
+
+        trainer.add_callback(EarlyStoppingCallback(args.early_stopping_patience, args.early_stopping_threshold))
     _warn_uneven_last_batch(len(dataset), args)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(args.output_dir)
+    if eval_lists and trainer.is_world_process_zero():
+        write_validation_curve(trainer.state, args, Path(args.output_dir) / "validation_curve.json")
     metrics: dict[str, float] = {}
     if eval_lists:
         metrics = trainer.evaluate()
@@ -224,6 +230,38 @@ def run_training(recipe: Recipe) -> TrainResult:
 
         push_checkpoint(args.output_dir, recipe.hub)
     return TrainResult(output_dir=args.output_dir, metrics=metrics, ranker=ranker)
+
+
+def validation_curve(state: Any, args: Any) -> dict[str, Any]:
+    """Step -> validation metric of every evaluation during training (from ``state.log_history``),
+    plus the best step Trainer selected. The metric is ``metric_for_best_model`` when set, else
+    the validation nDCG@k."""
+    metric = str(args.metric_for_best_model or f"ndcg@{args.eval_k}")
+    key = metric if metric.startswith("eval_") else f"eval_{metric}"
+    points = [
+        {"step": int(entry["step"]), "value": float(entry[key])}
+        for entry in state.log_history
+        if key in entry and "step" in entry
+    ]
+    best_step = getattr(state, "best_global_step", None) or None
+    if best_step is None and points and args.metric_for_best_model is not None:
+        best_step = max(points, key=lambda p: p["value"])["step"]  # no checkpoint saved: the curve's own best
+    return {
+        "metric": key,
+        "points": points,
+        "best_step": best_step,
+        "best_metric": state.best_metric,
+        "best_model_checkpoint": state.best_model_checkpoint,
+        "global_step": state.global_step,
+        "max_steps": state.max_steps,
+        "stopped_early": bool(state.max_steps and state.global_step < state.max_steps),
+    }
+
+
+def write_validation_curve(state: Any, args: Any, path: Path) -> None:
+    from llmrank.io_utils import atomic_write_json
+
+    atomic_write_json(path, validation_curve(state, args))
 
 
 def _warn_uneven_last_batch(num_lists: int, args: Any) -> None:

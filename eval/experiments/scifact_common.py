@@ -92,27 +92,52 @@ def per_query(lists: Sequence[Any], scores: Sequence[Sequence[float]], qrels: di
 
 def cross_encoder_recipe(model_path: str, train_file: Path, out: Path, *, objective: list[dict],
                          steps: int, group_size: int, batch_lists: int, max_length: int, lr: float,
-                         seed: int, bf16: bool, distill: dict | None = None) -> Any:
-    """The recipe every SciFact run shares: MiniLM cross-encoder on [CLS], 1 positive per group,
-    linear schedule with 10% warm-up, no checkpoints (the final model is saved)."""
+                         seed: int, bf16: bool, distill: dict | None = None, pooling: str = "cls",
+                         eval_file: Path | None = None, eval_top_k: int = 100,
+                         training: dict | None = None) -> Any:
+    """The recipe every SciFact run shares: MiniLM cross-encoder on [CLS] (or ``pooling``), 1 positive
+    per group, linear schedule with 10% warm-up, no checkpoints (the final model is saved).
+    ``eval_file`` adds validation lists (their first ``eval_top_k`` documents); ``training`` adds or
+    replaces training arguments (e.g. evaluation, early stopping)."""
     from llmrank.config import recipe_from_dict
 
+    data: dict[str, Any] = {"train": {"format": "jsonl", "path": str(train_file)}, "group_size": group_size,
+                            "positives_per_group": 1, "label_source": "binary", "seed": seed}
+    if eval_file is not None:
+        data.update(eval={"format": "jsonl", "path": str(eval_file)}, eval_top_k=eval_top_k)
     return recipe_from_dict(
         {
             "model": {"family": "cross-encoder", "model_name_or_path": model_path, "max_length": max_length,
-                      "query_max_length": 48, "options": {"pooling": "cls"}},
-            "data": {"train": {"format": "jsonl", "path": str(train_file)}, "group_size": group_size,
-                     "positives_per_group": 1, "label_source": "binary", "seed": seed},
+                      "query_max_length": 48, "options": {"pooling": pooling}},
+            "data": data,
             "objective": objective,
             "distill": distill,
             "training": {"output_dir": str(out), "learning_rate": lr, "lr_scheduler_type": "linear",
                          "warmup_steps": max(1, steps // 10), "max_steps": steps,
                          "per_device_train_batch_size": batch_lists, "logging_steps": max(1, steps // 5),
                          "save_strategy": "no", "seed": seed, "use_cpu": True, "disable_tqdm": True,
-                         "bf16": bf16, "report_to": "none"},
+                         "bf16": bf16, "report_to": "none", **(training or {})},
         },
         where="scifact experiment",
     )  # fmt: skip
+
+
+def validation_qids(qrels_path: Path, num: int, seed: int, out: Path | None = None) -> list[str]:
+    """``num`` query ids drawn (``random.Random(seed)``) from the judged queries of ``qrels_path``,
+    sorted; written one per line to ``out`` (atomically) when given. The same (file, num, seed)
+    always gives the same ids."""
+    import random
+
+    from llmrank.io_utils import atomic_write_text
+    from llmrank.runs import read_qrels
+
+    judged = sorted(read_qrels(qrels_path), key=lambda q: (len(q), q))  # numeric order for numeric ids
+    if not 0 < num < len(judged):
+        raise ValueError(f"validation size {num} must be between 1 and {len(judged) - 1} ({qrels_path})")
+    chosen = sorted(random.Random(seed).sample(judged, num), key=lambda q: (len(q), q))
+    if out is not None:
+        atomic_write_text(out, "".join(f"{q}\n" for q in chosen))
+    return chosen
 
 
 @contextlib.contextmanager

