@@ -285,7 +285,8 @@ def test_pooling_auto_and_lora_defaults(tiny_bert, tiny_llama) -> None:
     assert (bert.pooling, llama.pooling) == ("pooler", "last")  # BERT: the stock sequence-classification head
     assert bert.lora_targets() == ["query", "key", "value", "dense"]
     assert "gate_proj" in llama.lora_targets()
-    assert getattr(bert.backbone, "pooler", None) is None  # unused pooler dropped
+    assert getattr(bert.backbone, "pooler", None) is not None  # the stock head reads it
+    assert getattr(build(tiny_bert, "cross-encoder", {"pooling": "cls"}).backbone, "pooler", None) is None  # unused: dropped
     with pytest.raises(ValueError, match="pooling"):
         build(tiny_bert, "cross-encoder", {"pooling": "max"})
 
