@@ -64,6 +64,7 @@ from torch import nn
 
 from llmrank.data.record import Doc, RankingList
 from llmrank.export_yes_no import export_causal_lm, export_vllm_seq_cls
+from llmrank.io_utils import replace_dir
 from llmrank.loading import load_ranker
 from llmrank.model_card import EXPORT_META, write_model_card
 from llmrank.rankers.base import CONFIG_NAME, Ranker, _version
@@ -447,21 +448,6 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise ExportError(f"--out {out} exists and is not empty; choose another folder or pass --overwrite")
 
 
-def _place(staged: Path, out: Path) -> None:
-    """Move ``staged`` to ``out``; an existing ``out`` is swapped away first, then removed."""
-    if not out.exists():
-        os.replace(staged, out)
-        return
-    old = out.with_name(f".tmp-old-{out.name}-{os.getpid()}")
-    os.replace(out, old)
-    try:
-        os.replace(staged, out)
-    except OSError:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def export_ranker(
     ranker: Ranker,
     out: str | os.PathLike,
@@ -530,7 +516,7 @@ def export_ranker(
             (staged / EXPORT_META).write_text(json.dumps(meta, indent=2) + "\n")
         if write_card:
             write_model_card(staged, model_name=out.name, load_id=str(out))
-        _place(staged, out)
+        replace_dir(staged, out)
     finally:
         if staged.exists():
             shutil.rmtree(staged, ignore_errors=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,3 +126,20 @@ def text_lines(path: str | os.PathLike, what: str = "input") -> Iterator[tuple[i
 def read_text(path: str | os.PathLike, what: str = "input") -> str:
     """The whole file as text, with the same checks and messages as :func:`text_lines`."""
     return "".join(line for _, line in text_lines(path, what))
+
+
+def replace_dir(staged: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Move the finished folder ``staged`` to ``out``; an existing ``out`` is swapped aside first
+    and removed only once ``staged`` is in place (restored if the move fails)."""
+    staged, out = Path(staged), Path(out)
+    if not out.exists():
+        os.replace(staged, out)
+        return
+    old = out.with_name(f".tmp-old-{out.name}-{os.getpid()}")
+    os.replace(out, old)
+    try:
+        os.replace(staged, out)
+    except OSError:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from llmrank.io_utils import replace_dir
 from llmrank.loading import load_ranker
 from llmrank.rankers.base import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME
 
@@ -90,22 +91,8 @@ def merge_lora(
             from llmrank.model_card import write_model_card
 
             write_model_card(staged)
-        _replace_dir(staged, out)
+        replace_dir(staged, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
 
-
-def _replace_dir(staged: Path, out: Path) -> None:
-    """Move ``staged`` to ``out``; an existing ``out`` is swapped away first, then removed."""
-    if not out.exists():
-        os.replace(staged, out)
-        return
-    old = out.with_name(f".tmp-old-{out.name}-{os.getpid()}")
-    os.replace(out, old)
-    try:
-        os.replace(staged, out)
-    except OSError:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
