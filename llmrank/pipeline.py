@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from llmrank.evaluate import Evaluation, evaluate_run, markdown_table, paired_ttest
-from llmrank.rerank import is_main_process, merge_with_tail, rerank_lists, wait_for_everyone
+from llmrank.rerank import fuse_with_first_stage, is_main_process, merge_with_tail, rerank_lists, wait_for_everyone
 from llmrank.runs import (
     Qrels,
     Run,
@@ -85,9 +85,15 @@ class PipelineSettings:
     queries_per_chunk: int = 64
     #: :func:`llmrank.load_ranker` keyword arguments (--family, --revision, ...; llmrank.commands.model_args)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: also fuse the reranked top-k with the first stage: "rrf" | "linear" (with ``fuse_weight``)
+    fuse: str | None = None
+    fuse_weight: float | None = None
 
     def signature(self) -> dict[str, Any]:
-        return {"model": self.model, "top_k": self.top_k, "hits": self.hits}
+        sig: dict[str, Any] = {"model": self.model, "top_k": self.top_k, "hits": self.hits}
+        if self.fuse:
+            sig["fuse"] = {"method": self.fuse, "weight": self.fuse_weight}
+        return sig
 
 
 # --------------------------------------------------------------------------- dataset resolution
@@ -276,7 +282,15 @@ def run_task(task: Task, ranker: Any, settings: PipelineSettings) -> dict[str, A
             result["rerank"] = rr_eval.aggregate
             result["ttest_rel"] = paired_ttest(rr_eval, fs_eval)
             result["latency"] = stats.summary()
-            _per_query_csv(out / "per_query.csv", fs_eval, rr_eval)
+            fused_eval = None
+            if settings.fuse:
+                fused = fuse_with_first_stage(reranked, first, settings.top_k, settings.fuse, settings.fuse_weight)
+                write_trec_run(out / f"fused-{settings.fuse}.trec", fused, tag=f"llmrank-{settings.fuse}")
+                fused_eval = evaluate_run(fused, qrels, task.measures)
+                result["fused"] = fused_eval.aggregate
+                result["fusion"] = {"method": settings.fuse, "weight": settings.fuse_weight}
+                result["ttest_rel_fused"] = paired_ttest(fused_eval, fs_eval)
+            _per_query_csv(out / "per_query.csv", fs_eval, rr_eval, fused_eval)
     elif fs_eval is not None:
         _per_query_csv(out / "per_query.csv", fs_eval, None)
     if is_main_process():
@@ -285,16 +299,13 @@ def run_task(task: Task, ranker: Any, settings: PipelineSettings) -> dict[str, A
     return result
 
 
-def _per_query_csv(path: Path, first: Evaluation, rerank: Evaluation | None) -> None:
-    header = ["query_id"] + [f"first_stage {m}" for m in first.measures]
-    if rerank is not None:
-        header += [f"rerank {m}" for m in rerank.measures]
+def _per_query_csv(path: Path, first: Evaluation, rerank: Evaluation | None, fused: Evaluation | None = None) -> None:
+    runs = [("first_stage", first), ("rerank", rerank), ("fused", fused)]
+    runs = [(name, ev) for name, ev in runs if ev is not None]
+    header = ["query_id"] + [f"{name} {m}" for name, ev in runs for m in ev.measures]
     rows = []
     for q in sorted(first.per_query):
-        row = [q] + [f"{first.per_query[q][m]:.6f}" for m in first.measures]
-        if rerank is not None:
-            row += [f"{rerank.per_query[q][m]:.6f}" for m in rerank.measures]
-        rows.append(row)
+        rows.append([q] + [f"{ev.per_query[q][m]:.6f}" for _, ev in runs for m in ev.measures])
     write_csv(path, header, rows)
 
 
@@ -325,6 +336,7 @@ def summary_rows(tasks: Sequence[Task], results: Sequence[dict[str, Any]]) -> tu
             if m not in measures:
                 measures.append(m)
     has_rerank = any("rerank" in r for r in results)
+    has_fused = any("fused" in r for r in results)
     units: dict[str, list[dict[str, Any]]] = {}
     for task, res in zip(tasks, results):
         units.setdefault(task.group or task.name, []).append(res)
@@ -332,6 +344,8 @@ def summary_rows(tasks: Sequence[Task], results: Sequence[dict[str, Any]]) -> tu
     columns += [f"first stage {m}" for m in measures]
     if has_rerank:
         columns += [f"rerank {m}" for m in measures]
+    if has_fused:  # the fused rows sit next to the reranker alone
+        columns += [f"fused {m}" for m in measures]
     rows = []
     for name, group in units.items():
         row: dict[str, Any] = {"dataset": name}
@@ -340,6 +354,8 @@ def summary_rows(tasks: Sequence[Task], results: Sequence[dict[str, Any]]) -> tu
             row[f"first stage {m}"] = _mean([g.get("first_stage", {}).get(m) for g in group])
             if has_rerank:
                 row[f"rerank {m}"] = _mean([g.get("rerank", {}).get(m) for g in group])
+            if has_fused:
+                row[f"fused {m}"] = _mean([g.get("fused", {}).get(m) for g in group])
         rows.append(row)
     if len(rows) > 1:
         avg = {"dataset": "average"}

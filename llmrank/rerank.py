@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from llmrank.data.record import Doc, RankingList
-from llmrank.runs import Run, Topics
+from llmrank.fusion import fuse
+from llmrank.runs import Run, Topics, truncate
 
 #: queries scored together by default: enough for cross-query batches of pairs / FIRST windows,
 #: few enough that the tokenized pairs of one chunk stay small (64 x 100 pairs)
@@ -228,6 +229,15 @@ def rerank_lists(
         queries_per_chunk=max(1, int(queries_per_chunk)),
     )
     return run, stats
+
+
+def fuse_with_first_stage(
+    reranked: Run, first_stage: Run, top_k: int, method: str, weight: float | None = None, tail: bool = True
+) -> Run:
+    """The reranked top-``top_k`` fused with the first stage's top-``top_k`` (the same documents;
+    :func:`llmrank.fusion.fuse`), then the first stage's remaining hits below (``tail``)."""
+    fused = fuse(reranked, truncate(first_stage, top_k), method, weight=weight)
+    return merge_with_tail(fused, first_stage, top_k) if tail else fused
 
 
 def merge_with_tail(reranked: Run, first_stage: Run, top_k: int) -> Run:

@@ -147,3 +147,34 @@ def test_accelerate_two_processes_match_single_process(mini_dir: Path, minilm_ra
         assert (qa, da, ra) == (qb, db, rb) and float(sa) == pytest.approx(float(sb), abs=1e-4)
     lat = json.loads(Path(f"{multi}.latency.json").read_text())
     assert lat["num_processes"] == 2 and set(lat["per_query_ms"]) == set(MINI_QUERIES)
+
+
+def test_rerank_and_beir_fuse_with_the_first_stage(mini_dir: Path, minilm_ranker: str, tmp_path: Path, capsys) -> None:
+    """`--fuse`: the fused run equals llmrank.fusion on the reranked top-k and the first stage's top-k,
+    and the beir table shows the fused row next to the reranker alone."""
+    from llmrank.rerank import fuse_with_first_stage
+    from llmrank.runs import read_trec_run, truncate
+
+    run = _first_stage_run(mini_dir, tmp_path)
+    out = tmp_path / "ce.trec"
+    args = ["rerank", "--model", minilm_ranker, "--run", str(run), "--corpus", str(mini_dir / "mini"),
+            "--top-k", "3", "--out", str(out), "--batch-size", "4", "--no-progress", "--fuse", "rrf"]  # fmt: skip
+    assert main(args) == 0
+    fused = read_trec_run(tmp_path / "ce.fused-rrf.trec")
+    expected = fuse_with_first_stage(truncate(read_trec_run(out), 3), read_trec_run(run), 3, "rrf")
+    assert {q: [d for d, _ in r] for q, r in fused.items()} == {q: [d for d, _ in r] for q, r in expected.items()}
+
+    res = tmp_path / "res"
+    assert main([*_beir_args(mini_dir, minilm_ranker, res), "--fuse", "linear", "--fuse-weight", "0.5"]) == 0
+    assert "fused nDCG@10" in capsys.readouterr().out
+    row = json.loads((res / "summary.json").read_text())["rows"][0]
+    assert 0 <= row["fused nDCG@10"] <= 1 and "rerank nDCG@10" in row
+    result = json.loads((res / "mini" / "result.json").read_text())
+    assert result["fusion"] == {"method": "linear", "weight": 0.5} and "ttest_rel_fused" in result
+    assert (res / "mini" / "fused-linear.trec").exists()
+    assert "fused nDCG@10" in (res / "mini" / "per_query.csv").read_text().splitlines()[0]
+
+    # a linear fusion without a validated weight is refused before anything runs or is written
+    bad = tmp_path / "bad"
+    assert main([*_beir_args(mini_dir, minilm_ranker, bad), "--fuse", "linear"]) == 2
+    assert "tune-fusion" in capsys.readouterr().err and not bad.exists()

@@ -29,9 +29,40 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def add_fusion_arguments(p: argparse.ArgumentParser) -> None:
+    """`--fuse` for `rerank`, `trec-dl` and `beir`: also fuse the reranked top-k with the first stage."""
+    p.add_argument("--fuse", choices=["rrf", "linear"],
+                   help="also fuse the reranked top-k with the first stage (RRF k=60, or linear with a weight "
+                   "chosen on validation queries) and report it next to the reranker alone")
+    weight = p.add_mutually_exclusive_group()
+    weight.add_argument("--fuse-weight", type=float, help="linear fusion: the reranker's weight in [0, 1]")
+    weight.add_argument("--fuse-weight-from", help="linear fusion: JSON written by `llmrank tune-fusion`")
+
+
+def fusion_from_args(args: argparse.Namespace) -> tuple[str | None, float | None]:
+    """``(method, weight)`` from :func:`add_fusion_arguments`' options, checked before any model loads."""
+    from llmrank.commands import CLIError
+
+    if args.fuse is None:
+        if args.fuse_weight is not None or args.fuse_weight_from:
+            raise CLIError("--fuse-weight / --fuse-weight-from need --fuse linear")
+        return None, None
+    if args.fuse == "rrf":
+        if args.fuse_weight is not None or args.fuse_weight_from:
+            raise CLIError("--fuse rrf takes no weight (it fuses ranks); drop --fuse-weight / --fuse-weight-from")
+        return "rrf", None
+    if args.fuse_weight is None and not args.fuse_weight_from:
+        raise CLIError("--fuse linear needs --fuse-weight or --fuse-weight-from (tune it on validation queries "
+                       "with `llmrank tune-fusion`)")
+    weight = tuned_weight(args.fuse_weight_from) if args.fuse_weight_from else float(args.fuse_weight)
+    if not 0.0 <= weight <= 1.0:
+        raise CLIError(f"the linear fusion weight must lie in [0, 1], got {weight}")
+    return "linear", weight
+
+
 def tuned_weight(path: str) -> float:
     """The weight stored by `llmrank tune-fusion`, with a one-line error when it is not there."""
-    from llmrank.cli import CLIError
+    from llmrank.commands import CLIError
 
     try:
         obj = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -43,8 +74,7 @@ def tuned_weight(path: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmrank.cli import CLIError
-    from llmrank.commands import check_output_file
+    from llmrank.commands import CLIError, check_output_file
     from llmrank.fusion import fuse
     from llmrank.runs import read_trec_run, write_trec_run
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmrank.commands import CLIError, check_model_arg, check_output_dir, positive_int
+from llmrank.commands.fuse import add_fusion_arguments, fusion_from_args
 from llmrank.commands.model_args import add_model_arguments, model_kwargs
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ def add_pipeline_arguments(p: argparse.ArgumentParser, default_out: str) -> None
     p.add_argument("--out-dir", default=default_out, help=f"results folder (default {default_out}); "
                    "finished datasets found there are skipped")
     p.add_argument("--no-progress", action="store_true")
+    add_fusion_arguments(p)
     add_model_arguments(p)
 
 
@@ -38,7 +40,10 @@ def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
         raise CLIError(f"--top-k {args.top_k} is larger than --hits {args.hits}; need --top-k <= --hits")
     check_output_dir(args.out_dir, "--out-dir")
     check_output_dir(args.cache_dir, "--cache-dir")
+    fuse, fuse_weight = fusion_from_args(args)
     model = None if args.model.lower() == "none" else args.model
+    if fuse is not None and model is None:
+        raise CLIError("--fuse needs a reranker: --model none has nothing to fuse with the first stage")
     if model is not None:
         check_model_arg(model)
     from llmrank.pipeline import PipelineSettings
@@ -46,4 +51,4 @@ def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
     return PipelineSettings(model=model, out_dir=Path(args.out_dir), top_k=args.top_k, hits=args.hits,
                             batch_size=args.batch_size, threads=args.threads, cache_dir=args.cache_dir,
                             progress=not args.no_progress, queries_per_chunk=args.queries_per_chunk,
-                            model_kwargs=model_kwargs(args))
+                            model_kwargs=model_kwargs(args), fuse=fuse, fuse_weight=fuse_weight)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from llmrank.commands import positive_int
+from llmrank.commands.fuse import add_fusion_arguments, fusion_from_args
 from llmrank.commands.model_args import add_model_arguments, model_kwargs
 
 
@@ -32,6 +33,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-tail", action="store_true", help="write only the reranked top-k (default appends the "
                    "first stage's remaining hits below them)")
     p.add_argument("--no-progress", action="store_true")
+    add_fusion_arguments(p)
+    p.add_argument("--fuse-out", help="fused run with --fuse (default: OUT with .fused-METHOD before its suffix)")
     add_model_arguments(p)
     p.set_defaults(func=run)
     return p
@@ -40,7 +43,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from llmrank.commands import CLIError, check_input_file, check_model_arg, check_output_file
     from llmrank.pipeline import load_ranker_or_none
-    from llmrank.rerank import build_lists, is_main_process, merge_with_tail, rerank_lists
+    from llmrank.rerank import build_lists, fuse_with_first_stage, is_main_process, merge_with_tail, rerank_lists
     from llmrank.retrieval import BM25Searcher, DocStore, load_topics
     from llmrank.runs import is_rank_llm_json, read_corpus, read_rank_llm, read_trec_run, write_json, write_trec_run
 
@@ -50,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     # every check that can fail runs before the model is loaded, so a long rerank is not lost at its end
     check_output_file(args.out, "--out")
     check_output_file(latency, "--latency")
+    fuse_method, fuse_weight = fusion_from_args(args)
+    fuse_out = None
+    if fuse_method is not None:
+        out_path = Path(args.out)
+        fuse_out = args.fuse_out or str(out_path.with_name(f"{out_path.stem}.fused-{fuse_method}{out_path.suffix}"))
+        check_output_file(fuse_out, "--fuse-out")
     check_input_file(args.run, "--run")
     docs: dict = {}
     topics: dict = {}
@@ -81,6 +90,11 @@ def run(args: argparse.Namespace) -> int:
     if is_main_process():
         out = reranked if args.no_tail else merge_with_tail(reranked, run_, args.top_k)
         write_trec_run(args.out, out, tag="llmrank")
+        if fuse_method is not None:
+            fused = fuse_with_first_stage(reranked, run_, args.top_k, fuse_method, fuse_weight, tail=not args.no_tail)
+            write_trec_run(fuse_out, fused, tag=f"llmrank-{fuse_method}")
+            print(f"wrote {fuse_out} (reranker fused with the first stage: {fuse_method}"
+                  + (f", weight {fuse_weight}" if fuse_weight is not None else "") + ")")
         write_json(latency, {"model": args.model, "run": args.run, "top_k": args.top_k,
                              "batch_size": args.batch_size, **stats.to_dict()})
         s = stats.summary()
