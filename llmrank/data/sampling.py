@@ -73,8 +73,6 @@ class GroupDataset(Dataset):
             raise ValueError(
                 f"positives_per_group={positives_per_group}; must be between 0 and group_size={group_size}"
             )
-        if label_source not in ("labels", "binary", "teacher"):
-            raise ValueError(f"label_source={label_source!r}; expected 'labels', 'binary' or 'teacher'")
         lists = list(lists)
         if not lists:
             raise ValueError("GroupDataset needs at least one list")
@@ -86,12 +84,7 @@ class GroupDataset(Dataset):
             raise ValueError(
                 f"group_size={group_size} is larger than every list (the largest has {largest} documents)"
             )
-        if label_source == "teacher":
-            missing = [rl.qid for rl in lists if rl.teacher_scores is None]
-            if missing:
-                raise ValueError(
-                    f"label_source='teacher' but {len(missing)} list(s) lack teacher_scores (first qids: {missing[:5]})"
-                )
+        check_label_source(lists, label_source)
         self.lists = lists
         self.group_size = group_size
         self.positives_per_group = positives_per_group
@@ -140,6 +133,18 @@ class GroupDataset(Dataset):
         return group
 
 
+def check_label_source(lists: Sequence[RankingList], label_source: str) -> None:
+    """``label_source`` is a known mapping, and every list has teacher scores when it is ``teacher``."""
+    if label_source not in ("labels", "binary", "teacher"):
+        raise ValueError(f"label_source={label_source!r}; expected 'labels', 'binary' or 'teacher'")
+    if label_source == "teacher":
+        missing = [rl.qid for rl in lists if rl.teacher_scores is None]
+        if missing:
+            raise ValueError(
+                f"label_source='teacher' but {len(missing)} list(s) lack teacher_scores (first qids: {missing[:5]})"
+            )
+
+
 def _relabel(group: RankingList, label_source: LabelSource) -> RankingList:
     if label_source == "binary":
         group.labels = [1.0 if y > 0 else 0.0 for y in group.labels]
@@ -162,8 +167,6 @@ class WindowDataset(Dataset):
     def __init__(
         self, lists: Sequence[RankingList], label_source: LabelSource = "labels", max_size: int | None = None
     ) -> None:
-        if label_source not in ("labels", "binary", "teacher"):
-            raise ValueError(f"label_source={label_source!r}; expected 'labels', 'binary' or 'teacher'")
         lists = list(lists)
         if not lists:
             raise ValueError("WindowDataset needs at least one window")
@@ -177,12 +180,7 @@ class WindowDataset(Dataset):
                     f"{len(long)} training window(s) hold more than {max_size} passages (first: qid {long[0][0]!r} "
                     f"with {long[0][1]}); cut the lists into windows of at most {max_size} before training"
                 )
-        if label_source == "teacher":
-            missing = [rl.qid for rl in lists if rl.teacher_scores is None]
-            if missing:
-                raise ValueError(
-                    f"label_source='teacher' but {len(missing)} list(s) lack teacher_scores (first qids: {missing[:5]})"
-                )
+        check_label_source(lists, label_source)
         self.lists = lists
         self.label_source = label_source
 

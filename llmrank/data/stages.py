@@ -27,7 +27,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from llmrank.data.record import STAGES, Doc, RankingList
-from llmrank.data.sampling import subset_with_meta
+from llmrank.data.sampling import check_label_source, subset_with_meta
 
 _OPTION_KEYS = ("impression_depth", "corpus")
 
@@ -152,8 +152,6 @@ class StageGroupDataset(Dataset):
         label_source: str = "labels",
         shuffle_docs: bool = True,
     ) -> None:
-        if label_source not in ("labels", "binary", "teacher"):
-            raise ValueError(f"label_source={label_source!r}; expected 'labels', 'binary' or 'teacher'")
         if positives_per_group < 0:
             raise ValueError(f"positives_per_group={positives_per_group}; must be >= 0")
         lists = list(lists)
@@ -161,8 +159,7 @@ class StageGroupDataset(Dataset):
             raise ValueError("StageGroupDataset needs at least one list")
         if spec.counts["random"] and len(corpus) == 0:
             raise ValueError(f"random={spec.counts['random']} documents per group but the corpus is empty")
-        if label_source == "teacher" and any(rl.teacher_scores is None for rl in lists):
-            raise ValueError("label_source='teacher' but some lists lack teacher_scores")
+        check_label_source(lists, label_source)
         self.lists = lists
         self.stages = [document_stages(rl, spec.impression_depth) for rl in lists]  # checked up front
         self.spec = spec
