@@ -143,3 +143,15 @@ def replace_dir(staged: str | os.PathLike, out: str | os.PathLike) -> None:
         os.replace(old, out)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def json_object(line: str, where: str, expected: str) -> dict[str, Any]:
+    """One JSONL line that must hold a JSON object; :class:`FormatError` naming ``where`` (file:line)
+    and what was ``expected`` otherwise."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{where}: not valid JSON ({exc.msg}); expected {expected}") from None
+    if not isinstance(obj, dict):
+        raise FormatError(f"{where}: found a JSON {type(obj).__name__}; expected {expected}")
+    return obj

@@ -31,6 +31,7 @@ from llmrank.io_utils import (
     atomic_write_json,
     atomic_write_text,
     check_readable_file,
+    json_object,
     read_text,
     text_lines,
 )
@@ -290,12 +291,7 @@ def read_topics(path: str | os.PathLike) -> Topics:
         if not line.strip():
             continue
         if jsonl:
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise FormatError(f"{path}:{lineno}: not valid JSON ({exc.msg}); expected {{_id, text}}") from None
-            if not isinstance(obj, dict):
-                raise FormatError(f"{path}:{lineno}: a JSON {type(obj).__name__}; expected an object {{_id, text}}")
+            obj = json_object(line, f"{path}:{lineno}", "an object {_id, text}")
             qid_value = next((obj[k] for k in ("_id", "qid", "query_id") if k in obj), None)
             text = next((obj[k] for k in ("text", "query", "title") if k in obj), None)
             if not isinstance(qid_value, str | int) or isinstance(qid_value, bool) or not isinstance(text, str):
@@ -323,12 +319,7 @@ def _corpus_docs(path: Path) -> Iterator[tuple[int, Doc]]:
     for lineno, line in text_lines(path, "corpus"):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"{path}:{lineno}: not valid JSON ({exc.msg}); expected {_CORPUS_SHAPE}") from None
-        if not isinstance(obj, dict):
-            raise FormatError(f"{path}:{lineno}: a JSON {type(obj).__name__}; expected {_CORPUS_SHAPE}")
+        obj = json_object(line, f"{path}:{lineno}", _CORPUS_SHAPE)
         docid = next((obj[k] for k in ("_id", "id", "docid") if k in obj), None)
         text = next((obj[k] for k in ("text", "contents", "passage") if k in obj), None)
         if docid is None or isinstance(docid, dict | list | bool) or not isinstance(text, str):

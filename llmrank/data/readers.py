@@ -30,7 +30,6 @@ import difflib
 import hashlib
 import importlib
 import inspect
-import json
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from llmrank.data.record import Doc, RankingList
-from llmrank.io_utils import FormatError, atomic_open, text_lines
+from llmrank.io_utils import atomic_open, json_object, text_lines
 from llmrank.runs import (
     corpus_file,
     missing_text_error,
@@ -212,13 +211,7 @@ def _iter_jsonl(path: PathLike, expected: str) -> Iterator[tuple[int, dict[str, 
     for lineno, line in text_lines(path, "data"):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise FormatError(f"{path}:{lineno}: not valid JSON ({err.msg}); expected {expected}") from None
-        if not isinstance(obj, dict):
-            raise FormatError(f"{path}:{lineno}: found a JSON {type(obj).__name__}; expected {expected}")
-        yield lineno, obj
+        yield lineno, json_object(line, f"{path}:{lineno}", expected)
 
 
 def _to_doc(item: Any, where: str) -> Doc:
