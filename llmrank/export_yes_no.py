@@ -38,11 +38,11 @@ def _check(ranker: object) -> YesNoRanker:
 
 
 def merged_causal_lm(ranker: YesNoRanker) -> nn.Module:
-    """A standalone copy of the ranker's causal LM with any LoRA adapters merged (the ranker is untouched)."""
-    backbone = copy.deepcopy(ranker.backbone)
-    if ranker.is_peft:
-        backbone = backbone.merge_and_unload()
-    return backbone.eval()
+    """The ranker's causal LM with any LoRA adapters merged. A LoRA ranker is merged on a copy (the
+    ranker is untouched); a merged one is returned as is, read only, so a large model is not copied."""
+    if not ranker.is_peft:
+        return ranker.backbone
+    return copy.deepcopy(ranker.backbone).merge_and_unload().eval()
 
 
 def _literal(text: str) -> str:

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from llmrank.rankers import base as _base
-from llmrank.rankers.base import CONFIG_NAME, ModelLoadError, Ranker, RankerSettings, family_class
+from llmrank.rankers.base import CONFIG_NAME, EXPORT_META, ModelLoadError, Ranker, RankerSettings, family_class
 from llmrank.rankers.prompts import get_template
 from llmrank.rankers.published import Detected, SequenceClassificationRanker, detect_family
 
-EXPORT_META = "llmrank_export.json"
 ADAPTER_CONFIG = "adapter_config.json"
 MODEL_CONFIG = "config.json"
 

@@ -30,14 +30,12 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from llmrank.rankers.base import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME
+from llmrank.rankers.base import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME, EXPORT_META
 
 logger = logging.getLogger(__name__)
 
 TEMPLATE_PATH = Path(__file__).parent / "templates" / "model_card.md"
 CARD_NAME = "README.md"
-#: provenance of an exported folder (``llmrank export``): format, family, settings, merged LoRA
-EXPORT_META = "llmrank_export.json"
 #: Hub ``library_name`` per export format (adapters: ``peft``)
 LIBRARY_BY_FORMAT = {"sentence-transformers": "sentence-transformers", "transformers": "transformers", "vllm": "transformers"}
 RECIPE_NAME = "recipe.yaml"

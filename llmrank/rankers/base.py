@@ -34,6 +34,8 @@ BACKBONE_DIR = "backbone"
 ADAPTER_DIR = "adapter"
 HEAD_NAME = "head.safetensors"
 TOKENIZER_DIR = "tokenizer"
+#: provenance file `llmrank export` writes into every exported folder (family, settings, source)
+EXPORT_META = "llmrank_export.json"
 
 #: Keys of a collated batch that are training targets, not model inputs.
 TARGET_KEYS = ("labels", "list_mask", "teacher_scores", "teacher_ranks", "stages")
