@@ -13,7 +13,6 @@ take a dotted key. Unknown keys are errors that name the key and suggest the clo
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import sys
 import types
 import typing
@@ -24,7 +23,9 @@ from typing import Any
 import yaml
 from transformers import TrainingArguments
 
+from llmrank.io_utils import atomic_write_text
 from llmrank.rankers.base import LoraSettings, RankerSettings
+from llmrank.suggest import did_you_mean
 
 SECTIONS = ("model", "lora", "data", "objective", "distill", "hub", "training")
 
@@ -141,8 +142,6 @@ class Recipe:
         return out
 
     def save(self, path: str | Path) -> None:
-        from llmrank.io_utils import atomic_write_text
-
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
@@ -151,16 +150,11 @@ def _fields(cls: type) -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(cls) if f.init}
 
 
-def _suggest(key: str, valid: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _check_keys(section: str, given: dict[str, Any], cls: type, where: str) -> None:
     valid = _fields(cls)
     for key in given:
         if key not in valid:
-            raise RecipeError(f"{where}: unknown key {section}.{key}{_suggest(key, valid)}")
+            raise RecipeError(f"{where}: unknown key {section}.{key}{did_you_mean(key, valid)}")
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
@@ -255,7 +249,7 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
         else:
             dotted = [f"{s}.{k}" for s, cls in _SECTION_CLASSES.items() for k in _fields(cls)]
             raise RecipeError(
-                f"override --{key}: unknown key{_suggest(key, list(training_keys) + dotted + list(SECTIONS))}"
+                f"override --{key}: unknown key{did_you_mean(key, list(training_keys) + dotted + list(SECTIONS))}"
             )
     node = raw
     for part in parts[:-1]:
@@ -301,7 +295,7 @@ def load_recipe(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise RecipeError(f"{p}: a recipe is a mapping with sections {', '.join(SECTIONS)}")
     for key in raw:
         if key not in SECTIONS:
-            raise RecipeError(f"{where}: unknown section {key!r}{_suggest(key, SECTIONS)}")
+            raise RecipeError(f"{where}: unknown section {key!r}{did_you_mean(key, SECTIONS)}")
     for key, value in (overrides or {}).items():
         _apply_override(raw, key, value)
     return recipe_from_dict(raw, where=where, source=str(path) if path else None)

@@ -9,7 +9,6 @@ every process reranks its share of the queries.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import statistics
@@ -35,6 +34,7 @@ from llmrank.runs import (
     write_text,
     write_trec_run,
 )
+from llmrank.suggest import did_you_mean
 
 #: the dataset table ships inside the package (package data), so a wheel install has it too
 DATASETS_RESOURCE = "datasets.yaml"
@@ -98,8 +98,7 @@ class PipelineSettings:
 
 # --------------------------------------------------------------------------- dataset resolution
 def _unknown(name: str, known: Sequence[str], what: str) -> ValueError:
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else f"; known: {', '.join(known)}"
+    hint = did_you_mean(name, known, n=3) or f"; known: {', '.join(known)}"
     return ValueError(f"unknown {what} {name!r}{hint}")
 
 

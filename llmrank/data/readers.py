@@ -26,7 +26,6 @@ Conventions shared by all readers:
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import inspect
@@ -47,6 +46,7 @@ from llmrank.runs import (
     read_topics,
     read_trec_run,
 )
+from llmrank.suggest import did_you_mean
 
 PathLike = str | os.PathLike[str]
 Reader = Callable[..., Any]
@@ -113,11 +113,6 @@ def registered_formats() -> list[str]:
     return sorted(_READERS)
 
 
-def _closest(name: str, valid: Iterable[str]) -> str:
-    match = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.0)
-    return f"; did you mean {match[0]!r}?" if match else ""
-
-
 def load_source(spec: Mapping[str, Any]) -> list[RankingList] | Iterator[RankingList]:
     """Read one data source described by a recipe block (``data.train`` / ``data.eval``).
 
@@ -157,7 +152,7 @@ def load_source(spec: Mapping[str, Any]) -> list[RankingList] | Iterator[Ranking
     fmt = spec["format"]
     if fmt not in _READERS:
         raise ValueError(
-            f"unknown data format {fmt!r}{_closest(str(fmt), _READERS)} (valid: {', '.join(sorted(_READERS))})"
+            f"unknown data format {fmt!r}{did_you_mean(str(fmt), _READERS, cutoff=0.0)} (valid: {', '.join(sorted(_READERS))})"
         )
     reader = _READERS[fmt]
     params = inspect.signature(reader).parameters
@@ -166,7 +161,7 @@ def load_source(spec: Mapping[str, Any]) -> list[RankingList] | Iterator[Ranking
     for key in options:
         if key not in valid:
             raise ValueError(
-                f"unknown key {key!r} for data format {fmt!r}{_closest(key, valid)} (valid: {', '.join(valid)})"
+                f"unknown key {key!r} for data format {fmt!r}{did_you_mean(key, valid, cutoff=0.0)} (valid: {', '.join(valid)})"
             )
     missing = [p for p, v in params.items() if v.default is inspect.Parameter.empty and p not in options]
     if missing:
@@ -528,7 +523,7 @@ def _load_hf(path: PathLike, name: str | None, split: str, streaming: bool, data
         ds = datasets.load_from_disk(str(p))
         if isinstance(ds, datasets.DatasetDict):
             if split not in ds:
-                raise ValueError(f"{p}: no split {split!r}{_closest(split, ds)} (splits: {list(ds)})")
+                raise ValueError(f"{p}: no split {split!r}{did_you_mean(split, ds, cutoff=0.0)} (splits: {list(ds)})")
             ds = ds[split]
         return ds.to_iterable_dataset() if streaming else ds
     if p.is_file():
@@ -576,7 +571,7 @@ def read_hf(
         columns = list(next(iter(ds)).keys())
     if query_column not in columns:
         raise ValueError(
-            f"dataset {path}: no query column {query_column!r}{_closest(query_column, columns)} (columns: {columns})"
+            f"dataset {path}: no query column {query_column!r}{did_you_mean(query_column, columns, cutoff=0.0)} (columns: {columns})"
         )
     pos_col = _pick(columns, positive_column, ("positive_passages", "pos", "positives"))
     docs_col = None if pos_col else _pick(columns, docs_column, ("docs", "passages"))
@@ -599,7 +594,7 @@ def read_hf(
         teacher_column,
     ):
         if col is not None and col not in columns:
-            raise ValueError(f"dataset {path}: no column {col!r}{_closest(col, columns)} (columns: {columns})")
+            raise ValueError(f"dataset {path}: no column {col!r}{did_you_mean(col, columns, cutoff=0.0)} (columns: {columns})")
 
     def rows() -> Iterator[RankingList]:
         for i, row in enumerate(ds):
@@ -646,6 +641,6 @@ def read_synthetic(
     from llmrank.data.synthetic import make_synthetic_task
 
     if split not in ("train", "test"):
-        raise ValueError(f"synthetic split {split!r}{_closest(split, ['train', 'test'])}; expected 'train' or 'test'")
+        raise ValueError(f"synthetic split {split!r}{did_you_mean(split, ['train', 'test'], cutoff=0.0)}; expected 'train' or 'test'")
     task = make_synthetic_task(num_queries=num_queries, docs_per_query=docs_per_query, seed=seed)
     return list(task.train if split == "train" else task.test)
