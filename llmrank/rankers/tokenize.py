@@ -328,18 +328,31 @@ class PointwiseRanker(Ranker):
         try:
             pairs = self.list_pairs(lists)
             flat = torch.empty(len(pairs), dtype=torch.float32)
-            device = self.device
-            lengths = [len(p[0]) for p in pairs]
-            for idx in padding_bounded_batches(lengths, batch_size, self.inference_padding(device)):
-                inputs = {k: v.to(device) for k, v in self.pad_pairs([pairs[i] for i in idx]).items()}
-                flat[torch.tensor(idx)] = self.score_pairs(**inputs).float().cpu()
+            self.score_pairs_into(flat, pairs, range(len(pairs)), batch_size)
         finally:
             self.train(was_training)
-        out, k = [], 0
-        for lst in lists:
-            out.append(flat[k : k + len(lst)].tolist())
-            k += len(lst)
-        return out
+        return split_by_list(flat, lists)
+
+    def score_pairs_into(
+        self, out: torch.Tensor, pairs: Sequence[tuple[list[int], list[int] | None]], positions: Sequence[int], batch_size: int
+    ) -> None:
+        """Score ``pairs[i]`` for each ``i`` in ``positions`` into ``out[i]``, in padding-bounded batches."""
+        positions = list(positions)
+        device = self.device
+        lengths = [len(pairs[i][0]) for i in positions]
+        for batch in padding_bounded_batches(lengths, batch_size, self.inference_padding(device)):
+            idx = [positions[j] for j in batch]
+            inputs = {k: v.to(device) for k, v in self.pad_pairs([pairs[i] for i in idx]).items()}
+            out[torch.tensor(idx)] = self.score_pairs(**inputs).float().cpu()
+
+
+def split_by_list(flat: torch.Tensor, lists: Sequence[RankingList]) -> list[list[float]]:
+    """Cut a flat ``[P]`` tensor of every list's scores (in list order) back into one list per query."""
+    out, k = [], 0
+    for lst in lists:
+        out.append(flat[k : k + len(lst)].tolist())
+        k += len(lst)
+    return out
 
 
 def _pad_id(tokenizer: Any) -> int:

@@ -44,14 +44,27 @@ from torch.utils.checkpoint import checkpoint
 
 from llmrank.data.record import RankingList
 from llmrank.rankers.base import RankerOutput, RankerSettings, from_pretrained_kwargs, register_family
+from llmrank.rankers.prefix_cache import (
+    MIN_SHARED_TOKENS,
+    cache_is_exact,
+    score_with_shared_prefix,
+    shared_prefix_length,
+)
 from llmrank.rankers.prompts import YesNoTemplate, get_template
 from llmrank.rankers.seq2seq import token_id
-from llmrank.rankers.tokenize import PairTemplate, PointwiseRanker, length_chunks
+from llmrank.rankers.tokenize import (
+    PairTemplate,
+    PointwiseRanker,
+    length_chunks,
+    padding_bounded_batches,
+    split_by_list,
+)
 
 #: LoRA on every attention and MLP projection of Llama/Qwen/Gemma/Mistral-style decoders.
 YES_NO_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 OPTION_KEYS = {
     "template", "instruction", "logprob", "reference_model_name_or_path", "train_chunk_tokens", "max_padding",
+    "prefix_cache",
 }  # fmt: skip
 LOGPROB_MODES = ("pair", "vocab")
 #: vocabulary rows per chunk of the streamed full-vocabulary log-softmax (``logprob: vocab``)
@@ -142,6 +155,11 @@ class YesNoRanker(PointwiseRanker):
                 f"model.max_length {settings.max_length} leaves no room for the pair: template {t.name!r} "
                 f"takes {fixed} fixed tokens; raise max_length (Qwen3-Reranker's card uses 8192)"
             )
+        prefix_cache = opts.get("prefix_cache", True)
+        if not isinstance(prefix_cache, bool):
+            raise ValueError(f"options.prefix_cache must be true or false, got {prefix_cache!r}")
+        #: inference reuses each query's shared prompt prefix (keys/values computed once per query)
+        self.prefix_cache = prefix_cache
         #: set by the trainer when the objective needs reference log-probabilities (LiPO-λ)
         self.compute_reference = False
         self._reference: list[nn.Module] = []  # full fine-tuning reference, kept out of state_dict
@@ -295,6 +313,46 @@ class YesNoRanker(PointwiseRanker):
             model.requires_grad_(False).eval().to(self.device)
             self._reference.append(model)
         return self._reference[0]
+
+    @torch.inference_mode()
+    def score_lists(self, lists: Sequence[RankingList], batch_size: int = 32) -> list[list[float]]:
+        """Scores of every document of every list. With ``options.prefix_cache`` (default), the
+        prompt tokens a query's candidates share run once per query and only each candidate's own
+        tokens run per pair (:mod:`llmrank.rankers.prefix_cache`); lists with one candidate or a short
+        shared prefix go through the plain length-sorted batches."""
+        if not self.prefix_cache:
+            return super().score_lists(lists, batch_size)
+        was_training = self.training
+        self.eval()
+        try:
+            pairs = self.list_pairs(lists)
+            flat = torch.empty(len(pairs), dtype=torch.float32)
+            causal_lm = self._causal_lm()
+            decoder = causal_lm.get_decoder()
+            device, padding = self.device, self.inference_padding(self.device)
+            plain: list[int] = []
+            start = 0
+            for lst in lists:
+                positions = list(range(start, start + len(lst)))
+                start += len(lst)
+                seqs = [pairs[i][0] for i in positions]
+                shared = shared_prefix_length(seqs)
+                longest = max((len(s) for s in seqs), default=0)
+                if len(seqs) < 2 or shared < MIN_SHARED_TOKENS or not cache_is_exact(causal_lm.config, longest):
+                    plain.extend(positions)
+                    continue
+                batches = padding_bounded_batches([len(s) - shared for s in seqs], batch_size, padding)
+                scores = score_with_shared_prefix(
+                    decoder, seqs, shared, batches,
+                    head=lambda h: self._score(self._answer_logits(causal_lm, h)),
+                    pad_id=self.pad_token_id, device=device,
+                )  # fmt: skip
+                flat[torch.tensor(positions)] = scores
+            if plain:
+                self.score_pairs_into(flat, pairs, plain, batch_size)
+        finally:
+            self.train(was_training)
+        return split_by_list(flat, lists)
 
     def forward(self, pair_mask: torch.Tensor, **inputs: torch.Tensor) -> RankerOutput:  # type: ignore[override]
         """Scores ``[B, n]``; with ``compute_reference`` also ``logprobs`` / ``ref_logprobs`` ``[B, n]`` (LiPO-λ)."""
