@@ -24,9 +24,11 @@ LambdaweightFn = Callable[..., Tensor]
 
 
 def _mask_pairs_(lam: Tensor, mask: Tensor) -> Tensor:
-    """``lam`` with pairs that hold a padded item set to 0, in place (two broadcast multiplies, ~5x
-    cheaper than a ``[B, n, n]`` where); exact because the inputs were zeroed at padding first."""
-    return lam.mul_(mask.unsqueeze(-1)).mul_(mask.unsqueeze(-2))
+    """``lam`` with pairs that hold a padded item set to 0, in place (two broadcast multiplies by the
+    float mask, ~3x cheaper than a ``[B, n, n]`` where); exact because the inputs were zeroed at
+    padding first, so ``lam`` is finite there."""
+    m = mask.to(lam.dtype)
+    return lam.mul_(m.unsqueeze(-1)).mul_(m.unsqueeze(-2))
 
 
 def _zero_padding(values: Tensor, mask: Tensor) -> Tensor:
