@@ -68,7 +68,7 @@ class LossSpec:
     fn: Callable[..., Tensor] | None
     target: str  # "labels" | "teacher_scores" | "teacher_ranks" | "lm_loss"
     fixed: Mapping[str, Any] = field(default_factory=dict)
-    source: Paper = field(default=RAX, kw_only=True)
+    source: Paper = field(kw_only=True)  # the paper the loss implements
 
     @property
     def paper(self) -> str:
