@@ -5,7 +5,8 @@ A lambda-weight function maps a batch to per-pair weights::
     fn(scores, labels, mask, *, weights=None, topn=None) -> Tensor [batch, n, n]   (no gradient)
 
 ``λ[b, i, j]`` weighs the pair ``(i, j)``; pairs with a padded item get 0.  A pairwise loss takes one
-as ``lambdaweight=`` (or its name in :data:`LAMBDAWEIGHTS`, resolved once by :func:`resolve_lambdaweight`).
+as ``lambdaweight=`` (or its name in :data:`LAMBDAWEIGHTS`, resolved once by :func:`resolve_lambdaweight`)
+and scales the result in place, so a function must return a new tensor.
 
 The ``[B, n, n]`` weights are built in place under ``no_grad``: at most three ``[B, n, n]`` float
 temporaries live at a time, which bounds the pairwise losses' memory at large n.

@@ -43,6 +43,7 @@ def _pair_scale(
         lam = lam.to(s.dtype)
         return lam if w is None else lam.mul_(w.unsqueeze(-1))
 
+
 def _valid_pairs(y: Tensor, m: Tensor, dtype: torch.dtype = torch.bool) -> Tensor:
     """Pairs (i, j) with ``y_i > y_j``, both valid, as bool or as 1.0 / 0.0 of a float ``dtype``.
     Padded labels become NaN and every comparison with NaN is False: one [B, n, n] comparison
