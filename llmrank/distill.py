@@ -54,8 +54,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from llmrank.config import DistillArgs, Recipe, RecipeError
 from llmrank.data.record import RankingList
+from llmrank.losses.distillation import TEACHER_TRANSFORMS, teacher_transform
 
 logger = logging.getLogger("llmrank.distill")
 
@@ -70,7 +73,7 @@ __all__ = [
     "teacher_cache_path",
 ]
 
-_TRANSFORMS = ("affine_relu", "softmax", "none")
+_TRANSFORMS = TEACHER_TRANSFORMS
 _TRANSFORM_KEYS = {"name", "a", "b", "temperature"}
 _LOSSES = {"listwise": "bar_distillation", "mse": "mse_distillation"}
 
@@ -359,20 +362,13 @@ def _teacher_raw_scores(teacher: str, lists: Sequence[RankingList], batch_size: 
 
 
 def _apply_transform(rows: list[list[float]], tf: dict[str, Any]) -> list[list[float]]:
-    if tf["name"] == "affine_relu":
-        return [[max(0.0, tf["a"] * t + tf["b"]) for t in row] for row in rows]
-    if tf["name"] == "softmax":
-        out = []
-        for row in rows:
-            if not row:
-                out.append([])
-                continue
-            m = max(row)
-            e = [math.exp((t - m) / tf["temperature"]) for t in row]
-            z = sum(e)
-            out.append([x / z for x in e])
-        return out
-    return [list(row) for row in rows]
+    """Each row's teacher transform, per list (affine_relu not normalised: the loss normalises per group)."""
+    out = []
+    for row in rows:
+        t = torch.tensor([row], dtype=torch.float64)
+        kw = {"a": tf["a"], "b": tf["b"], "temperature": tf["temperature"]}
+        out.append(teacher_transform(t, torch.ones_like(t, dtype=torch.bool), tf["name"], **kw)[0].tolist())
+    return out
 
 
 def _main_process_first() -> Any:

@@ -18,10 +18,16 @@ from llmrank.config import RecipeError, load_recipe
 from llmrank.data.readers import read_lists_jsonl, write_lists_jsonl
 from llmrank.data.record import STAGES, Doc, RankingList
 from llmrank.data.synthetic import make_synthetic_task
-from llmrank.losses import Objective, ObjectiveTerm, listwise_distillation_loss, softmax_loss
+from llmrank.losses import (
+    Objective,
+    ObjectiveTerm,
+    am_rankmax_loss,
+    listwise_distillation_loss,
+    softmax_loss,
+    softsort_loss,
+)
 from llmrank.rankers import RankerSettings, family_class
 from llmrank.rankers.base import TARGET_KEYS, RankerOutput
-from llmrank.ranktower_losses import am_rankmax_loss, softsort_loss
 from llmrank.train import build_objective, run_training
 from tests.tiny_models import make_tiny_bert
 

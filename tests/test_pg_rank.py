@@ -10,8 +10,7 @@ import math
 import pytest
 import torch
 
-from llmrank.losses import LOSSES, Objective
-from llmrank.policy_losses import ndcg_of_rankings, pg_rank_loss, plackett_luce_log_prob
+from llmrank.losses import LOSSES, Objective, ndcg_of_rankings, pg_rank_loss, plackett_luce_log_prob
 from llmrank.rankers.base import RankerOutput
 
 

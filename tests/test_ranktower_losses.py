@@ -12,12 +12,15 @@ import torch
 from llmrank.losses import (
     LOSSES,
     Objective,
+    am_rankmax_loss,
     listwise_distillation_loss,
     pairwise_distillation_loss,
     pointwise_distillation_loss,
+    rankmax_loss,
+    softsort,
+    softsort_loss,
 )
 from llmrank.rankers.base import RankerOutput
-from llmrank.ranktower_losses import am_rankmax_loss, rankmax_loss, softsort, softsort_loss
 
 LABEL_LOSSES = {
     "softsort": softsort_loss,

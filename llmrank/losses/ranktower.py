@@ -8,7 +8,7 @@ for Enhancing Two-Tower Pre-Ranking Model", arXiv 2407.12385, Sec. 4.3), in plai
 * :func:`am_rankmax_loss`: RankTower's adaptive-margin Rankmax (eq. 18-19).
 
 The distillation terms of Sec. 4.3.1 (listwise, and the pointwise / pairwise ablations of Table 4)
-reuse llmrank's distillation and pairwise losses and live in :mod:`llmrank.losses`.
+reuse llmrank's distillation and pairwise losses and live in :mod:`llmrank.losses.distillation`.
 
 All follow the :mod:`llmrank.losses` contract: ``loss(scores, labels, *, mask=None, weights=None,
 reduction="mean", **hyper)`` on ``[batch, list_size]``, mask True = real item, one value per list
@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from llmrank.loss_core import Tensor, _masked_fill_low, _prepare, _reduce
+from llmrank.losses._core import Tensor, _masked_fill_low, _prepare, _reduce, cite
 
 __all__ = ["am_rankmax_loss", "rankmax_loss", "softsort", "softsort_loss"]
 
@@ -48,7 +48,7 @@ def _log_softsort(values: Tensor, mask: Tensor, tau: float, power: float) -> tup
     Row r is ``log softmax_c(−|sort(v)_r − v_c|^p / τ)`` over the valid columns c (Prillo &
     Eisenschlos eq. 1, sorted descending as in RankTower).  Padded columns get the most negative
     finite logit (exactly 0 probability, no NaN even for a fully padded row); ``values`` must be 0
-    (or any finite number) at padding, which :func:`llmrank.loss_core._prepare` guarantees."""
+    (or any finite number) at padding, which :func:`llmrank.losses._core._prepare` guarantees."""
     top, row_mask = _sorted_desc(values, mask)
     # d(a, b) = |a − b|^p; the diagonal entry (an item against itself) is |0|^p = 0, whose gradient
     # is 0 for p ≥ 1 (p < 1 would give 0·inf = NaN there, hence the check in the callers)
@@ -175,3 +175,9 @@ def am_rankmax_loss(
     if w is not None:
         per_item = per_item * w
     return _reduce(per_item.sum(-1), m.any(-1), reduction, zeroed=True)
+
+
+RANKTOWER = cite(
+    "RankTower (Yan & Li, 2024)", "yan2024ranktower", "article", title="RankTower: A Synergistic Framework for Enhancing Two-Tower Pre-Ranking Model",
+    author="Yan, YaChen and Li, Liubo", journal="arXiv:2407.12385", year="2024",
+)  # fmt: skip

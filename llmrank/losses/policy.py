@@ -1,9 +1,9 @@
 """Policy-gradient ranking losses.
 
-:func:`pg_rank_loss` is PG-Rank (Gao, Wang & Joachims, "Policy-Gradient Training of Language Models
-for Ranking", 2023): the scores define a Plackett-Luce policy over rankings of the list, rankings
-are sampled with the Gumbel trick, each is rewarded with its nDCG@k, and REINFORCE with a
-leave-one-out baseline turns the rewards into a gradient.  Follows the :mod:`llmrank.losses`
+:func:`pg_rank_loss` is PG-Rank (Gao, Chang, Cardie, Brantley & Joachims, "Policy-Gradient Training of
+Language Models for Ranking", arXiv 2310.04407, 2023): the scores define a Plackett-Luce policy over
+rankings of the list, rankings are sampled with the Gumbel trick, each is rewarded with its nDCG@k,
+and REINFORCE with a leave-one-out baseline turns the rewards into a gradient.  Follows the :mod:`llmrank.losses`
 contract (``[batch, list_size]``, mask True = real item, one value per list).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from llmrank.loss_core import Tensor, _discount, _gain, _masked_fill_low, _prepare, _reduce
+from llmrank.losses._core import Tensor, _check_topn, _discount, _gain, _masked_fill_low, _prepare, _reduce, cite
 
 __all__ = ["ndcg_of_rankings", "pg_rank_loss", "plackett_luce_log_prob"]
 
@@ -77,8 +77,7 @@ def pg_rank_loss(
         raise ValueError(
             f"pg_rank_loss: samples must be an int >= 2 (the baseline needs another sample), got {samples!r}"
         )
-    if topn is not None and (isinstance(topn, bool) or not isinstance(topn, int) or topn < 1):
-        raise ValueError(f"pg_rank_loss: topn must be a positive int or None, got {topn!r}")
+    _check_topn("pg_rank_loss", topn)
     s, y, m, _ = _prepare(scores, labels, mask, None, reduction, "pg_rank_loss")
     b, n = s.shape
     with torch.no_grad():
@@ -94,3 +93,10 @@ def pg_rank_loss(
     log_prob = plackett_luce_log_prob(s.expand(samples, b, n), order, mk)  # [K, b]
     per_list = -(advantage * log_prob).mean(0)
     return _reduce(per_list, m.any(-1), reduction)
+
+
+PG_RANK = cite(
+    "PG-Rank (Gao et al., 2023)", "gao2023pgrank", "article", title="Policy-Gradient Training of Language Models for Ranking",
+    author="Gao, Ge and Chang, Jonathan D. and Cardie, Claire and Brantley, Kiant{\\'e} and Joachims, Thorsten",
+    journal="arXiv:2310.04407", year="2023",
+)  # fmt: skip
