@@ -24,6 +24,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from llmrank.rankers import base as _base
 from llmrank.rankers.base import CONFIG_NAME, EXPORT_META, ModelLoadError, Ranker, RankerSettings, family_class
 from llmrank.rankers.prompts import get_template
@@ -239,6 +241,14 @@ def load_ranker(
         raise ModelLoadError(f"model {name!r} ({settings.family}): {first}") from None
 
 
+def device_ranker(name_or_path: str, **kwargs: Any) -> Ranker:
+    """:func:`load_ranker`, moved to the GPU when one is available (teacher scoring, ``llmrank score``)."""
+    ranker = load_ranker(name_or_path, **kwargs)
+    if torch.cuda.is_available():
+        ranker = ranker.to("cuda")
+    return ranker
+
+
 def _exported_family(meta: Any) -> Detected | None:
     """The family recorded by ``llmrank export`` for layouts a config cannot tell apart (a causal LM
     scored by yes/no logits or by FIRST's identifiers). Data only: nothing in it is executed."""
@@ -250,8 +260,7 @@ def _exported_family(meta: Any) -> Detected | None:
 
 
 def _registered_families() -> list[str]:
-    import llmrank.rankers  # noqa: F401  (registers the built-in families)
-
+    # importing llmrank.rankers.base (above) ran the package's __init__, which registers every family
     return sorted(_base._FAMILIES)
 
 

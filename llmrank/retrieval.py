@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from llmrank import pyserini_env
-from llmrank.data.record import Doc
+from llmrank.document import Doc
 from llmrank.runs import Qrels, Run, Topics, corpus_file, iter_corpus, read_corpus, read_qrels, read_topics
 
 #: Pyserini's BM25 defaults, used for every published MS MARCO / BEIR BM25 number.

@@ -13,6 +13,7 @@ from llmrank.commands.fuse import add_fusion_arguments, fusion_from_args
 from llmrank.commands.model_args import add_model_arguments, model_kwargs
 
 if TYPE_CHECKING:
+    # torch loads when the command runs, not when `llmrank --help` builds the parser
     from llmrank.pipeline import PipelineSettings
 
 

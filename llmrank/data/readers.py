@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from llmrank.data.record import Doc, RankingList
+from llmrank.data.synthetic import make_synthetic_task
 from llmrank.io_utils import atomic_open, json_object, text_lines
 from llmrank.runs import (
     corpus_file,
@@ -638,8 +639,6 @@ def read_synthetic(
     split: str = "train", num_queries: int = 200, docs_per_query: int = 24, seed: int = 0
 ) -> list[RankingList]:
     """The generated demo task (:func:`llmrank.data.synthetic.make_synthetic_task`), ``split`` train|test."""
-    from llmrank.data.synthetic import make_synthetic_task
-
     if split not in ("train", "test"):
         raise ValueError(f"synthetic split {split!r}{did_you_mean(split, ['train', 'test'], cutoff=0.0)}; expected 'train' or 'test'")
     task = make_synthetic_task(num_queries=num_queries, docs_per_query=docs_per_query, seed=seed)

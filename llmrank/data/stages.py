@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from llmrank.data.record import STAGES, Doc, RankingList
 from llmrank.data.sampling import check_label_source, subset_with_meta
+from llmrank.runs import iter_corpus
 
 _OPTION_KEYS = ("impression_depth", "corpus")
 
@@ -247,8 +248,6 @@ def stage_dataset(lists: Sequence[RankingList], data: Any) -> StageGroupDataset:
     Raises:
         ValueError: a bad ``data.stages`` block or lists without stages (see :func:`parse_stages`).
     """
-    from llmrank.runs import iter_corpus
-
     spec = parse_stages(data.stages)
     corpus = list(iter_corpus(spec.corpus)) if spec.counts["random"] else []
     return StageGroupDataset(

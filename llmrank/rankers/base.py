@@ -194,8 +194,8 @@ def register_family(name: str):
 
 
 def family_class(name: str) -> type[Ranker]:
-    import llmrank.rankers  # noqa: F401  (registers the built-in families)
-
+    # no import needed: importing this module ran llmrank/rankers/__init__.py, which imports (and
+    # so registers) every built-in family
     if name not in _FAMILIES:
         raise ValueError(f"unknown ranker family {name!r}; known: {', '.join(sorted(_FAMILIES))}")
     return _FAMILIES[name]
