@@ -58,7 +58,7 @@ from typing import Any
 from llmrank.config import DistillArgs, RecipeError
 from llmrank.data.readers import read_lists_jsonl, write_lists_jsonl
 from llmrank.data.record import RankingList
-from llmrank.io_utils import atomic_write_json
+from llmrank.io_utils import atomic_write_json, cache_root
 from llmrank.loading import device_ranker
 from llmrank.runs import read_trec_run
 
@@ -184,7 +184,7 @@ def teacher_fingerprint(teacher: str) -> str:
 
 def cache_dir() -> Path:
     """``$LLMRANK_CACHE/teacher_scores`` (default ``~/.cache/llmrank/teacher_scores``)."""
-    return Path(os.environ.get("LLMRANK_CACHE", Path.home() / ".cache" / "llmrank")) / "teacher_scores"
+    return cache_root() / "teacher_scores"
 
 
 def teacher_cache_path(teacher: str, lists: Sequence[RankingList]) -> Path:

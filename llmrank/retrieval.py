@@ -13,14 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from llmrank import pyserini_env
 from llmrank.document import Doc
+from llmrank.io_utils import cache_root, staged_dir
 from llmrank.runs import Qrels, Run, Topics, corpus_file, iter_corpus, read_corpus, read_qrels, read_topics
 
 #: Pyserini's BM25 defaults, used for every published MS MARCO / BEIR BM25 number.
@@ -30,7 +29,7 @@ BM25_B = 0.4
 
 def default_cache_dir() -> Path:
     """Where local Lucene indexes go: ``$LLMRANK_CACHE`` or ``~/.cache/llmrank``."""
-    return Path(os.environ.get("LLMRANK_CACHE", Path.home() / ".cache" / "llmrank")) / "indexes"
+    return cache_root() / "indexes"
 
 
 # --------------------------------------------------------------------------- indexing
@@ -51,9 +50,7 @@ def index_corpus(
     target = cache / f"{src.parent.name}-{src.stem}-{corpus_key(src)}"
     if (target / "segments_done").exists() or any(target.glob("segments_*")):
         return target
-    cache.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".tmp-index-", dir=cache))
-    try:
+    with staged_dir(cache, ".tmp-index-") as work:
         coll = work / "collection"
         coll.mkdir()
         n = 0
@@ -82,8 +79,6 @@ def index_corpus(
         except OSError:
             if not any(target.glob("segments_*")):  # not a concurrent builder that won the race
                 raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return target
 
 

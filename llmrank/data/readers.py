@@ -354,11 +354,6 @@ def _read_topics(path: PathLike) -> dict[str, str]:
     return read_topics(path / "queries.jsonl" if path.is_dir() else path)
 
 
-def _read_corpus(path: PathLike, needed: set[str] | None = None) -> tuple[dict[str, Doc], Path]:
-    """Corpus JSONL ``{_id, title, text}`` (or a BEIR folder); keeps only ``needed`` docids if given."""
-    return read_corpus(path, needed), corpus_file(path)
-
-
 def _doc(corpus: dict[str, Doc], docid: str, corpus_path: Path) -> Doc:
     try:
         return corpus[docid]
@@ -429,7 +424,7 @@ def _lists_from_run(
             hits += [(d, None) for d, r in rel.items() if r > 0 and d not in seen]
         plans[qid] = hits
     needed = {d for hits in plans.values() for d, _ in hits}
-    corpus, cpath = _read_corpus(corpus_path, needed)
+    corpus, cpath = read_corpus(corpus_path, needed), corpus_file(corpus_path)
     out = []
     for qid, hits in plans.items():
         if qid not in topics:

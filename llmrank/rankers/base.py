@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from llmrank.data.record import STAGES, Doc, RankingList
+from llmrank.io_utils import staged_dir
 
 CONFIG_NAME = "llmrank_config.json"
 BACKBONE_DIR = "backbone"
@@ -337,9 +337,7 @@ class Ranker(nn.Module):
         from safetensors.torch import save_file
 
         target = Path(save_directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-save-", dir=target.parent))
-        try:
+        with staged_dir(target.parent, ".tmp-save-") as tmp:  # the prefix trainer.clean_stale_saves removes
             if state_dict is not None:
                 backbone_sd = {k[len("backbone.") :]: v for k, v in state_dict.items() if k.startswith("backbone.")}
                 head_sd = {k: v for k, v in state_dict.items() if not k.startswith("backbone.")}
@@ -366,12 +364,8 @@ class Ranker(nn.Module):
                         old.unlink()
                 for item in tmp.iterdir():
                     os.replace(item, target / item.name)
-                tmp.rmdir()
             else:
                 os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
 
     @classmethod
     def from_pretrained(

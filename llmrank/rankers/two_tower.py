@@ -41,7 +41,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmrank.data.record import Doc, RankingList
+from llmrank.io_utils import atomic_path, staged_dir
 from llmrank.rankers.base import (
     Ranker,
     RankerOutput,
@@ -152,16 +152,10 @@ class DocVectorCache:
         from safetensors.torch import save_file
 
         folder = self.directory / fingerprint  # type: ignore[operator]
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=folder)
-        os.close(fd)
-        try:
-            save_file({"vectors": vectors.detach().float().contiguous().cpu()}, tmp, metadata={"keys": json.dumps(keys)})
-            name = hashlib.sha256("".join(keys).encode()).hexdigest()[:24]
-            os.replace(tmp, folder / f"{name}.safetensors")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        name = hashlib.sha256("".join(keys).encode()).hexdigest()[:24]
+        with atomic_path(folder / f"{name}.safetensors") as tmp:
+            vectors = vectors.detach().float().contiguous().cpu()
+            save_file({"vectors": vectors}, str(tmp), metadata={"keys": json.dumps(keys)})
 
 
 # ----------------------------------------------------------------------------- RankTower interaction head
@@ -503,7 +497,6 @@ def export_sentence_transformers(ranker: TwoTowerRanker, out: str | os.PathLike)
             ``out`` exists already.
     """
     import copy
-    import shutil
 
     if ranker.doc_encoder is not None:
         raise ValueError("export to sentence-transformers needs one encoder for both towers; this ranker has a "
@@ -516,9 +509,7 @@ def export_sentence_transformers(ranker: TwoTowerRanker, out: str | os.PathLike)
     target = Path(out)
     if target.exists():
         raise ValueError(f"{target} exists already; give a new folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=target.parent))
-    try:
+    with staged_dir(target.parent, ".tmp-export-") as tmp:
         backbone = ranker.backbone
         if ranker.is_peft:
             backbone = copy.deepcopy(backbone).merge_and_unload()
@@ -549,7 +540,4 @@ def export_sentence_transformers(ranker: TwoTowerRanker, out: str | os.PathLike)
             json.dumps({"similarity_fn_name": similarity, "prompts": {}, "default_prompt_name": None}, indent=2)
         )
         os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
