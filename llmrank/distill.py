@@ -366,7 +366,7 @@ def _apply_transform(rows: list[list[float]], tf: dict[str, Any]) -> list[list[f
 
 def _main_process_first() -> Any:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from accelerate import PartialState
+        from accelerate import PartialState  # process state exists only under a distributed launcher
 
         return PartialState().main_process_first()
     return contextlib.nullcontext()

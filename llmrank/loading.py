@@ -25,6 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import constants, hf_hub_download, snapshot_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 
 from llmrank.rankers import base as _base
 from llmrank.rankers.base import CONFIG_NAME, EXPORT_META, ModelLoadError, Ranker, RankerSettings, family_class
@@ -40,8 +50,6 @@ def _looks_local(name: str) -> bool:
 
 
 def _offline() -> bool:
-    from huggingface_hub import constants
-
     return bool(constants.HF_HUB_OFFLINE)
 
 
@@ -50,17 +58,6 @@ def hub_file(repo_id: str, filename: str, revision: str | None = None) -> Path |
 
     An unknown repo, an unknown revision, or a repo absent from the cache while offline is a
     :class:`ModelLoadError` naming the id and the fix."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        GatedRepoError,
-        HfHubHTTPError,
-        HFValidationError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
     at = f" at revision {revision!r}" if revision else ""
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision))
@@ -103,8 +100,6 @@ def hub_file(repo_id: str, filename: str, revision: str | None = None) -> Path |
 
 
 def _cached_snapshot(repo_id: str, revision: str | None) -> Path | None:
-    from huggingface_hub import snapshot_download
-
     try:
         return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
     except Exception:  # not cached (any flavour of "not found locally")
@@ -265,8 +260,6 @@ def _registered_families() -> list[str]:
 
 
 def _snapshot(repo_id: str, revision: str | None) -> Path:
-    from huggingface_hub import snapshot_download
-
     if _offline():
         cached = _cached_snapshot(repo_id, revision)
         if cached is None:

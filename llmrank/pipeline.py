@@ -36,8 +36,9 @@ from llmrank.runs import (
     Run,
     Topics,
     is_rank_llm_json,
-    read_corpus,
+    read_documents,
     read_rank_llm,
+    read_run,
     read_trec_run,
     write_csv,
     write_json,
@@ -212,9 +213,7 @@ def load_ranker_or_none(model: str | None, **kwargs: Any) -> Any:
 def _first_stage(task: Task, settings: PipelineSettings, topics: Topics) -> tuple[Run, Any]:
     """(first-stage run, BM25 searcher or None)."""
     if task.first_stage_run:
-        path = Path(task.first_stage_run)
-        run = read_rank_llm(path)[0] if is_rank_llm_json(path) else read_trec_run(path)
-        return run, None
+        return read_run(task.first_stage_run), None
     index = task.index or str(index_corpus(task.corpus, settings.cache_dir, threads=settings.threads))
     searcher = BM25Searcher(index)
     return searcher.search(topics, k=settings.hits, threads=settings.threads, remove_query=task.remove_query), searcher
@@ -235,7 +234,7 @@ def _doc_store(task: Task, searcher: Any) -> DocStore:
     if task.first_stage_run and is_rank_llm_json(task.first_stage_run):
         docs = read_rank_llm(task.first_stage_run)[2]
     if task.corpus:
-        docs.update(read_rank_llm(task.corpus)[2] if is_rank_llm_json(task.corpus) else read_corpus(task.corpus))
+        docs.update(read_documents(task.corpus))
         return DocStore(docs)
     if searcher is None and task.index and not docs:
         searcher = BM25Searcher(task.index)

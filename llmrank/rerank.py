@@ -207,7 +207,7 @@ def rerank_lists(
         ranker, mine, batch_size, progress and (state is None or state.is_local_main_process), desc, queries_per_chunk
     )
     if nproc > 1:
-        from accelerate.utils import gather_object
+        from accelerate.utils import gather_object  # several processes only (accelerate launch)
 
         gathered = gather_object([(results, model_s, pairs)])
         results = [r for part in gathered for r in part[0]]

@@ -16,6 +16,7 @@ import os
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from llmrank import pyserini_env
 from llmrank.document import Doc
@@ -171,14 +172,7 @@ def load_topics(spec: str | os.PathLike) -> Topics:
     ``beir-v1.0.0-scifact-test``)."""
     if Path(spec).exists():
         return read_topics(spec)
-    pyserini_env.prepare()
-    from pyserini.search import get_topics
-    try:
-        raw = get_topics(str(spec))
-    except Exception as exc:
-        raise ValueError(
-            f"{str(spec)!r} is neither a topics file nor a usable Pyserini topics name ({_first_line(exc)})"
-        ) from exc
+    raw = _pyserini_named(spec, "topics", "get_topics")
     if not raw:
         raise ValueError(f"{str(spec)!r} is neither a topics file nor a Pyserini topics name")
     return {str(q): str(v.get("title", v.get("text", ""))) for q, v in raw.items()}
@@ -188,15 +182,21 @@ def load_qrels(spec: str | os.PathLike) -> Qrels:
     """Qrels from a local file (TREC or BEIR TSV), else a Pyserini qrels name."""
     if Path(spec).exists():
         return read_qrels(spec)
+    return read_qrels(_pyserini_named(spec, "qrels", "get_qrels_file"))
+
+
+def _pyserini_named(spec: str | os.PathLike, what: str, getter: str) -> Any:
+    """``pyserini.search.<getter>(spec)``: a Pyserini topics / qrels resource by name."""
     pyserini_env.prepare()
-    from pyserini.search import get_qrels_file
+    # pyserini is optional and starts a JVM: imported only when a name (not a local file) is given
+    import pyserini.search
+
     try:
-        path = get_qrels_file(str(spec))
+        return getattr(pyserini.search, getter)(str(spec))
     except Exception as exc:
         raise ValueError(
-            f"{str(spec)!r} is neither a qrels file nor a usable Pyserini qrels name ({_first_line(exc)})"
+            f"{str(spec)!r} is neither a {what} file nor a usable Pyserini {what} name ({_first_line(exc)})"
         ) from exc
-    return read_qrels(path)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -250,7 +250,7 @@ def evaluate_lists(
         rr = mrr_at_k(s, y, k=k, rel=mrr_min_relevance)
         per_list.append((float(ndcg_at_k(s, y, k=k)[0]), float(rr[0])))
     if world > 1:
-        from accelerate.utils import gather_object
+        from accelerate.utils import gather_object  # several processes only (accelerate launch)
 
         per_list = gather_object(per_list)
     if was_training:

@@ -47,6 +47,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from llmrank.data.record import Doc, RankingList
@@ -135,8 +137,6 @@ class DocVectorCache:
         self._vectors.clear()
 
     def _read_disk(self, fingerprint: str) -> dict[str, torch.Tensor]:
-        from safetensors import safe_open
-
         table: dict[str, torch.Tensor] = {}
         folder = self.directory / fingerprint if self.directory else None
         if folder is None or not folder.is_dir():
@@ -149,8 +149,6 @@ class DocVectorCache:
         return table
 
     def _write_disk(self, fingerprint: str, keys: list[str], vectors: torch.Tensor) -> None:
-        from safetensors.torch import save_file
-
         folder = self.directory / fingerprint  # type: ignore[operator]
         name = hashlib.sha256("".join(keys).encode()).hexdigest()[:24]
         with atomic_path(folder / f"{name}.safetensors") as tmp:
@@ -280,6 +278,7 @@ class TwoTowerRanker(Ranker):
     # ----------------------------------------------------------------------------- building
     @classmethod
     def load_backbone(cls, settings: RankerSettings) -> tuple[nn.Module, Any]:
+        # peft/transformers load on first use: importing the families stays torch-only
         from transformers import AutoModel, AutoTokenizer
 
         path = settings.model_name_or_path
