@@ -66,9 +66,9 @@ logger = logging.getLogger("llmrank.distill")
 
 __all__ = [
     "attach_teacher_scores",
+    "check_distill",
     "distillation_terms",
     "lists_hash",
-    "check_distill",
     "match_teacher_scores",
     "run_teacher_scores",
     "score_lists_to_file",

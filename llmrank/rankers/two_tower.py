@@ -37,6 +37,7 @@ documents to ``max_length`` (both including the special tokens; a sentence-trans
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -495,8 +496,6 @@ def export_sentence_transformers(ranker: TwoTowerRanker, out: str | os.PathLike)
         ValueError: the interaction scorer (its head is not a sentence-transformers module), or
             ``out`` exists already.
     """
-    import copy
-
     if ranker.doc_encoder is not None:
         raise ValueError("export to sentence-transformers needs one encoder for both towers; this ranker has a "
                          "frozen document tower (freeze_doc_tower), so its two towers differ")
