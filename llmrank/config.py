@@ -24,6 +24,7 @@ import yaml
 from transformers import TrainingArguments
 
 from llmrank.io_utils import atomic_write_text
+from llmrank.metrics import mrr_key
 from llmrank.rankers.base import LoraSettings, RankerSettings
 from llmrank.suggest import did_you_mean
 
@@ -444,8 +445,6 @@ def _check_ranges(where: str, values: dict[str, Any], ranges: dict[str, tuple[fl
 def _check_best_model(where: str, training: RankingTrainingArguments, data: DataArgs) -> None:
     """Early stopping and best-model selection read the validation metrics: refuse settings that
     would fail at the first validation (a metric we never log) or never validate at all."""
-    from llmrank.trainer import mrr_key
-
     selects = training.load_best_model_at_end or training.early_stopping_patience is not None
     if not selects:
         return

@@ -12,11 +12,13 @@ alone) ends up worse than the teacher. RankTower (a later study of born-again / 
 distillation for rankers) found the same: a born-again student of the same size can beat its
 teacher only when the ground-truth term is kept (0 < alpha < 1) and the distillation is listwise.
 
-Hooks called by :mod:`llmrank.train`:
+Called by :mod:`llmrank.train` (this module never imports it: data flows down):
 
 * :func:`distillation_terms` -- the recipe's objective with the distillation term mixed in;
-* :func:`attach_teacher_scores` -- the training lists with ``teacher_scores`` filled in;
-* :func:`run_generations` -- ``distill.generations: k`` born-again generations in sequence.
+* :func:`attach_teacher_scores` -- the training lists with ``teacher_scores`` filled in.
+
+The ``distill.generations: k`` loop trains one model after another, so it lives beside
+``run_training``: :func:`llmrank.train.run_generations`.
 
 Decisions (documented, tested):
 
@@ -42,35 +44,40 @@ Decisions (documented, tested):
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from llmrank.config import DistillArgs, Recipe, RecipeError
+from llmrank.config import DistillArgs, RecipeError
+from llmrank.data.readers import read_lists_jsonl, write_lists_jsonl
 from llmrank.data.record import RankingList
+from llmrank.io_utils import atomic_write_json, cache_root
+from llmrank.loading import device_ranker
 from llmrank.losses.distillation import TEACHER_TRANSFORMS, teacher_transform
+from llmrank.runs import read_trec_run
 
 logger = logging.getLogger("llmrank.distill")
 
 __all__ = [
     "attach_teacher_scores",
+    "check_distill",
     "distillation_terms",
     "lists_hash",
     "match_teacher_scores",
     "run_teacher_scores",
-    "run_generations",
     "score_lists_to_file",
     "teacher_cache_path",
+    "teacher_fingerprint",
+    "transform_settings",
 ]
 
 _TRANSFORMS = TEACHER_TRANSFORMS
@@ -79,7 +86,7 @@ _LOSSES = {"listwise": "bar_distillation", "mse": "mse_distillation"}
 
 
 # ----------------------------------------------------------------------------- objective
-def _transform(d: DistillArgs) -> dict[str, Any]:
+def transform_settings(d: DistillArgs) -> dict[str, Any]:
     """The validated transform block with defaults filled in."""
     raw = dict(d.transform or {})
     unknown = set(raw) - _TRANSFORM_KEYS
@@ -99,14 +106,15 @@ def _transform(d: DistillArgs) -> dict[str, Any]:
     return out
 
 
-def _check(d: DistillArgs) -> None:
+def check_distill(d: DistillArgs) -> None:
+    """A one-line RecipeError for a bad ``distill:`` block (alpha, loss, generations, transform)."""
     if not 0.0 <= float(d.alpha) <= 1.0:
         raise RecipeError(f"distill.alpha must be in [0, 1], not {d.alpha}")
     if d.loss not in _LOSSES:
         raise RecipeError(f"distill.loss must be 'listwise' (BAR) or 'mse' (pointwise ablation), not {d.loss!r}")
     if int(d.generations) < 1:
         raise RecipeError(f"distill.generations must be >= 1, not {d.generations}")
-    _transform(d)
+    transform_settings(d)
 
 
 def _is_ensemble(d: DistillArgs) -> bool:
@@ -120,7 +128,7 @@ def distillation_terms(terms: list[dict[str, Any]], d: DistillArgs) -> list[dict
     the plain one. ``alpha = 1``: only the distillation term. ``loss: listwise`` adds
     ``bar_distillation`` (BAR), ``loss: mse`` adds ``mse_distillation`` (the pointwise ablation).
     """
-    _check(d)
+    check_distill(d)
     alpha = float(d.alpha)
     if alpha == 0.0:
         return [dict(t) for t in terms]
@@ -130,7 +138,7 @@ def distillation_terms(terms: list[dict[str, Any]], d: DistillArgs) -> list[dict
             scaled = dict(term)
             scaled["weight"] = (1.0 - alpha) * float(term.get("weight", 1.0))
             out.append(scaled)
-    tf = _transform(d)
+    tf = transform_settings(d)
     if _is_ensemble(d) and tf["name"] != "none":
         # the ensemble's transformed mean is already a non-negative target (see the module docstring)
         tf = {"name": "affine_relu", "a": 1.0, "b": 0.0, "temperature": 1.0}
@@ -158,7 +166,7 @@ def lists_hash(lists: Sequence[RankingList]) -> str:
     return h.hexdigest()[:16]
 
 
-def _teacher_fingerprint(teacher: str) -> str:
+def teacher_fingerprint(teacher: str) -> str:
     path = Path(teacher)
     if not path.exists():
         name = str(teacher)
@@ -179,12 +187,12 @@ def _teacher_fingerprint(teacher: str) -> str:
 
 def cache_dir() -> Path:
     """``$LLMRANK_CACHE/teacher_scores`` (default ``~/.cache/llmrank/teacher_scores``)."""
-    return Path(os.environ.get("LLMRANK_CACHE", Path.home() / ".cache" / "llmrank")) / "teacher_scores"
+    return cache_root() / "teacher_scores"
 
 
 def teacher_cache_path(teacher: str, lists: Sequence[RankingList]) -> Path:
     """Where the teacher's scores of ``lists`` are cached (see the module docstring)."""
-    return cache_dir() / f"{Path(str(teacher)).name or 'teacher'}-{_teacher_fingerprint(teacher)}-{lists_hash(lists)}.jsonl"
+    return cache_dir() / f"{Path(str(teacher)).name or 'teacher'}-{teacher_fingerprint(teacher)}-{lists_hash(lists)}.jsonl"
 
 
 def match_teacher_scores(lists: Sequence[RankingList], scored: Sequence[RankingList], source: str) -> list[RankingList]:
@@ -234,8 +242,6 @@ def run_teacher_scores(lists: Sequence[RankingList], run_path: str | os.PathLike
         ValueError: a malformed run (file:line), or a training (qid, docid) the run does not score
             (the first missing pairs are named).
     """
-    from llmrank.runs import read_trec_run
-
     path = Path(run_path)
     if not path.exists():
         raise FileNotFoundError(f"distill.teacher_run {str(run_path)!r} does not exist (give a TREC run file)")
@@ -274,8 +280,6 @@ def score_lists_to_file(
     lists; a restart skips the qids already there (a half-written last line is ignored) and ends
     with an atomic rename. ``<out>.partial.json`` records ``meta`` (model, data hash): a partial
     file made from other inputs is an error rather than silently mixed in."""
-    from llmrank.data.readers import write_lists_jsonl
-
     out = Path(out)
     lists = list(lists)
     counts: dict[str, int] = {}
@@ -311,8 +315,6 @@ def score_lists_to_file(
         logger.info("resuming: %d of %d lists already scored in %s", len(done), len(lists), partial)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        from llmrank.io_utils import atomic_write_json
-
         atomic_write_json(meta_path, meta)
     todo = [rl for rl in lists if rl.qid not in done]
     chunk = max(1, chunk_lists or batch_size)
@@ -335,27 +337,14 @@ def score_lists_to_file(
     return result
 
 
-def _device_ranker(path: str, **kwargs: Any) -> Any:
-    import torch
-
-    from llmrank.loading import load_ranker
-
-    ranker = load_ranker(path, **kwargs)
-    if torch.cuda.is_available():
-        ranker = ranker.to("cuda")
-    return ranker
-
-
 def _teacher_raw_scores(teacher: str, lists: Sequence[RankingList], batch_size: int) -> list[list[float]]:
     """One teacher's raw scores of ``lists``, from the cache or scored now (and cached)."""
-    from llmrank.data.readers import read_lists_jsonl
-
     path = teacher_cache_path(teacher, lists)
     if path.exists():
         logger.info("teacher %s: cached scores %s", teacher, path)
         return [rl.teacher_scores or [] for rl in match_teacher_scores(lists, read_lists_jsonl(path), str(path))]
     logger.info("teacher %s: scoring %d lists (cache: %s)", teacher, len(lists), path)
-    ranker = _device_ranker(teacher)
+    ranker = device_ranker(teacher)
     scored = score_lists_to_file(ranker, lists, path, batch_size=batch_size, meta={"model": str(teacher)})
     del ranker
     return [rl.teacher_scores or [] for rl in scored]
@@ -372,10 +361,8 @@ def _apply_transform(rows: list[list[float]], tf: dict[str, Any]) -> list[list[f
 
 
 def _main_process_first() -> Any:
-    import contextlib
-
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from accelerate import PartialState
+        from accelerate import PartialState  # process state exists only under a distributed launcher
 
         return PartialState().main_process_first()
     return contextlib.nullcontext()
@@ -390,9 +377,7 @@ def attach_teacher_scores(lists: Sequence[RankingList], d: DistillArgs) -> list[
     * ``teacher: CKPT`` -- raw scores of the checkpoint (cached, see the module docstring).
     * ``teacher: [CKPT, ...]`` -- the mean of the transformed scores of every checkpoint.
     At ``alpha = 0`` nothing is attached (the lists come back as they are)."""
-    from llmrank.data.readers import read_lists_jsonl
-
-    _check(d)
+    check_distill(d)
     lists = list(lists)
     if float(d.alpha) == 0.0:
         return lists
@@ -416,133 +401,15 @@ def attach_teacher_scores(lists: Sequence[RankingList], d: DistillArgs) -> list[
         )
     teachers = [str(t) for t in d.teacher] if isinstance(d.teacher, list | tuple) else [str(d.teacher)]
     for t in teachers:
-        _teacher_fingerprint(t)  # fail fast on a missing / non-llmrank teacher before any scoring
+        teacher_fingerprint(t)  # fail fast on a missing / non-llmrank teacher before any scoring
     with _main_process_first():
         per_teacher = [_teacher_raw_scores(t, lists, int(d.batch_size)) for t in teachers]
     if len(per_teacher) == 1:
         rows = per_teacher[0]
     else:
-        tf = _transform(d)
+        tf = transform_settings(d)
         transformed = [_apply_transform(rows, tf) for rows in per_teacher]
         rows = [
             [sum(vals) / len(vals) for vals in zip(*(tr[i] for tr in transformed))] for i in range(len(lists))
         ]
     return [dataclasses.replace(rl, teacher_scores=list(row), meta=dict(rl.meta)) for rl, row in zip(lists, rows)]
-
-
-# ----------------------------------------------------------------------------- generations
-def _with(recipe: Recipe, output_dir: Path, distill: DistillArgs | None) -> Recipe:
-    """A copy of ``recipe`` writing to ``output_dir`` with ``distill`` (same model init, same seed)."""
-    new = copy.copy(recipe)
-    new.training = dataclasses.replace(recipe.training, output_dir=str(output_dir))
-    new.distill = distill
-    raw = copy.deepcopy(recipe.raw)
-    raw.setdefault("training", {})["output_dir"] = str(output_dir)
-    raw["distill"] = dataclasses.asdict(distill) if distill else None
-    new.raw = raw
-    return new
-
-
-def _metric(metrics: dict[str, float], name: str, k: int) -> float | None:
-    for key in (f"eval_{name}@{k}", f"{name}@{k}"):
-        if key in metrics:
-            return float(metrics[key])
-    for key, value in metrics.items():  # MRR carries its relevance threshold: eval_mrr@10_rel1
-        if key.removeprefix("eval_").startswith(f"{name}@{k}_rel"):
-            return float(value)
-    return None
-
-
-def markdown_generations(rows: list[dict[str, Any]], k: int = 10) -> str:
-    """The generations table (one row per generation)."""
-    lines = [
-        f"| generation | teacher | nDCG@{k} | MRR@{k} | seconds |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-        lines.append(
-            f"| {r['generation']} | {r['teacher'] or '(none: trained on labels)'} | {fmt(r[f'ndcg@{k}'])} | "
-            f"{fmt(r[f'mrr@{k}'])} | {r['seconds']:.1f} |"
-        )
-    return "\n".join(lines)
-
-
-def run_generations(recipe: Recipe) -> list[dict[str, Any]]:
-    """Train ``distill.generations = k`` born-again students in sequence (BAR).
-
-    Generation 0 is the first teacher: ``distill.teacher`` when the recipe gives a single
-    checkpoint (it is only evaluated), otherwise the recipe trained WITHOUT distillation into
-    ``<output_dir>/gen-0``. Generation ``i >= 1`` is trained into ``<output_dir>/gen-<i>`` from the
-    same initialisation (``model.model_name_or_path``) and seed, with generation ``i-1`` as its
-    teacher and the recipe's ``alpha``/``transform``/``loss``. A generation whose folder already
-    holds ``generation.json`` is reused, so an interrupted chain resumes. Validation nDCG@k /
-    MRR@k of every generation are printed as a markdown table and written to
-    ``<output_dir>/generations.json``; returns the rows."""
-    from llmrank.io_utils import atomic_write_json
-    from llmrank.train import run_training
-
-    d = recipe.distill
-    if d is None:
-        raise RecipeError("run_generations needs a distill: block")
-    _check(d)
-    if isinstance(d.teacher, list | tuple) and len(d.teacher) != 1:
-        raise RecipeError("distill.generations > 1 takes one teacher checkpoint (or none), not an ensemble")
-    if d.teacher_scores or getattr(d, "teacher_run", None):
-        raise RecipeError(
-            "distill.generations > 1 scores each generation itself; remove distill.teacher_scores / teacher_run"
-        )
-    root = Path(recipe.training.output_dir)
-    k = int(recipe.training.eval_k)
-    first = (d.teacher[0] if isinstance(d.teacher, list | tuple) else d.teacher) or None
-    rows: list[dict[str, Any]] = []
-    teacher: str | None = None
-    for gen in range(int(d.generations) + 1):
-        out = root / f"gen-{gen}"
-        done = out / "generation.json"
-        t0 = time.perf_counter()
-        if done.exists():
-            row = json.loads(done.read_text())
-            logger.info("generation %d: reusing %s", gen, out)
-        elif gen == 0 and first:
-            _teacher_fingerprint(str(first))
-            metrics = _evaluate_checkpoint(recipe, str(first))
-            row = _row(gen, None, str(first), metrics, k, time.perf_counter() - t0)
-        else:
-            student = None if gen == 0 else dataclasses.replace(d, teacher=teacher, teacher_scores=None, generations=1)
-            result = run_training(_with(recipe, out, student))
-            row = _row(gen, teacher, str(out), result.metrics, k, time.perf_counter() - t0)
-            atomic_write_json(done, row)
-        rows.append(row)
-        teacher = row["output_dir"]
-        logger.info("generation %d done: %s", gen, row)
-    table = markdown_generations(rows, k)
-    print(table, flush=True)
-    atomic_write_json(root / "generations.json", {"k": k, "alpha": d.alpha, "loss": d.loss,
-                                                  "transform": _transform(d), "generations": rows})
-    (root / "generations.md").write_text(table + "\n")
-    return rows
-
-
-def _row(gen: int, teacher: str | None, output_dir: str, metrics: dict[str, float], k: int,
-         seconds: float) -> dict[str, Any]:
-    return {
-        "generation": gen,
-        "teacher": teacher,
-        "output_dir": output_dir,
-        f"ndcg@{k}": _metric(metrics, "ndcg", k),
-        f"mrr@{k}": _metric(metrics, "mrr", k),
-        "seconds": round(seconds, 2),
-    }
-
-
-def _evaluate_checkpoint(recipe: Recipe, path: str) -> dict[str, float]:
-    """Validation metrics of an existing checkpoint on the recipe's eval lists (gen-0 given)."""
-    from llmrank.train import load_lists
-    from llmrank.trainer import evaluate_lists
-
-    _, evals = load_lists(recipe)
-    if not evals:
-        return {}
-    ranker = _device_ranker(path)
-    return evaluate_lists(ranker, evals, k=recipe.training.eval_k, batch_lists=recipe.training.eval_batch_lists)

@@ -3,7 +3,9 @@
 Writing: every file llmrank writes goes to a temp file in the same folder first and is renamed
 over the target only when complete (``os.replace`` is atomic on POSIX and Windows), so an
 interrupted or failed job never leaves a half-written file and never replaces a good one.
-:func:`atomic_open` is the one implementation; the others are thin wrappers.
+:func:`atomic_path` is the one implementation for files (:func:`atomic_open` and the writers wrap
+it; a writer that takes a file name, such as ``safetensors``' ``save_file``, uses it directly);
+:func:`staged_dir` is the one for folders (build in a temp folder beside the target, then move).
 
 Reading: :func:`text_lines` yields a text file's lines and turns every decoding problem into a
 :class:`FormatError` that names the file and line ("not UTF-8 text", with what to do). A UTF-8
@@ -29,22 +31,43 @@ class FormatError(ValueError):
 
 # --------------------------------------------------------------------------- writing
 @contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[TextIO]:
-    """Open a temp file next to ``path``; rename it over ``path`` only if the block succeeds.
-
-    Text mode, UTF-8, no newline translation. On any exception (including Ctrl-C) the temp
-    file is removed and ``path`` is left exactly as it was.
-    """
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temp file name next to ``path`` (``.NAME.*.tmp``), renamed over ``path`` only if the block
+    succeeds; on any exception (including Ctrl-C) the temp file is removed and ``path`` is left
+    exactly as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode, encoding="utf-8", newline="") as handle:
-            yield handle
+        yield Path(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[TextIO]:
+    """Open a temp file next to ``path``; rename it over ``path`` only if the block succeeds
+    (:func:`atomic_path`). Text mode, UTF-8, no newline translation."""
+    with atomic_path(path) as tmp, open(tmp, mode, encoding="utf-8", newline="") as handle:
+        yield handle
+
+
+@contextmanager
+def staged_dir(parent: str | os.PathLike, prefix: str = ".tmp-") -> Iterator[Path]:
+    """A new temp folder ``PREFIX*`` inside ``parent`` (created if missing) for building an output
+    folder; the caller moves the finished result out (``os.replace``, :func:`replace_dir`). Whatever
+    is still in it on exit, after success or failure, is removed."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield staged
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -56,6 +79,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented UTF-8 JSON (non-ASCII kept as is), atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def cache_root() -> Path:
+    """llmrank's cache folder: ``$LLMRANK_CACHE``, default ``~/.cache/llmrank`` (teacher scores,
+    Lucene indexes)."""
+    return Path(os.environ.get("LLMRANK_CACHE", Path.home() / ".cache" / "llmrank"))
 
 
 # --------------------------------------------------------------------------- reading

@@ -24,6 +24,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+from huggingface_hub import constants, hf_hub_download, snapshot_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
 from llmrank.rankers import base as _base
 from llmrank.rankers.base import CONFIG_NAME, EXPORT_META, ModelLoadError, Ranker, RankerSettings, family_class
 from llmrank.rankers.prompts import get_template
@@ -38,8 +50,6 @@ def _looks_local(name: str) -> bool:
 
 
 def _offline() -> bool:
-    from huggingface_hub import constants
-
     return bool(constants.HF_HUB_OFFLINE)
 
 
@@ -48,17 +58,6 @@ def hub_file(repo_id: str, filename: str, revision: str | None = None) -> Path |
 
     An unknown repo, an unknown revision, or a repo absent from the cache while offline is a
     :class:`ModelLoadError` naming the id and the fix."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        GatedRepoError,
-        HfHubHTTPError,
-        HFValidationError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
     at = f" at revision {revision!r}" if revision else ""
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision))
@@ -101,8 +100,6 @@ def hub_file(repo_id: str, filename: str, revision: str | None = None) -> Path |
 
 
 def _cached_snapshot(repo_id: str, revision: str | None) -> Path | None:
-    from huggingface_hub import snapshot_download
-
     try:
         return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
     except Exception:  # not cached (any flavour of "not found locally")
@@ -239,6 +236,14 @@ def load_ranker(
         raise ModelLoadError(f"model {name!r} ({settings.family}): {first}") from None
 
 
+def device_ranker(name_or_path: str, **kwargs: Any) -> Ranker:
+    """:func:`load_ranker`, moved to the GPU when one is available (teacher scoring, ``llmrank score``)."""
+    ranker = load_ranker(name_or_path, **kwargs)
+    if torch.cuda.is_available():
+        ranker = ranker.to("cuda")
+    return ranker
+
+
 def _exported_family(meta: Any) -> Detected | None:
     """The family recorded by ``llmrank export`` for layouts a config cannot tell apart (a causal LM
     scored by yes/no logits or by FIRST's identifiers). Data only: nothing in it is executed."""
@@ -250,14 +255,11 @@ def _exported_family(meta: Any) -> Detected | None:
 
 
 def _registered_families() -> list[str]:
-    import llmrank.rankers  # noqa: F401  (registers the built-in families)
-
+    # importing llmrank.rankers.base (above) ran the package's __init__, which registers every family
     return sorted(_base._FAMILIES)
 
 
 def _snapshot(repo_id: str, revision: str | None) -> Path:
-    from huggingface_hub import snapshot_download
-
     if _offline():
         cached = _cached_snapshot(repo_id, revision)
         if cached is None:

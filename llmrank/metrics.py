@@ -25,7 +25,7 @@ import torch
 
 Tensor = torch.Tensor
 
-__all__ = ["mean_over_lists", "mrr_at_k", "ndcg_at_k"]
+__all__ = ["mean_over_lists", "mrr_at_k", "mrr_key", "ndcg_at_k"]
 
 
 def _order(scores: Tensor, mask: Tensor) -> Tensor:
@@ -78,3 +78,8 @@ def mean_over_lists(values: Tensor, mask: Tensor | None = None) -> float:
     if not bool(keep.any()):
         return 0.0
     return float(values[keep].double().mean())
+
+
+def mrr_key(k: int, min_relevance: float) -> str:
+    """Metric name of MRR@k with its relevance threshold, e.g. ``mrr@10_rel2``."""
+    return f"mrr@{k}_rel{min_relevance:g}"

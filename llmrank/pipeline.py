@@ -21,13 +21,24 @@ from typing import Any
 import yaml
 
 from llmrank.evaluate import Evaluation, evaluate_run, markdown_table, paired_ttest
-from llmrank.rerank import fuse_with_first_stage, is_main_process, merge_with_tail, rerank_lists, wait_for_everyone
+from llmrank.loading import load_ranker
+from llmrank.rerank import (
+    build_lists,
+    fuse_with_first_stage,
+    is_main_process,
+    merge_with_tail,
+    rerank_lists,
+    wait_for_everyone,
+)
+from llmrank.retrieval import BM25Searcher, DocStore, index_corpus, load_qrels, load_topics
 from llmrank.runs import (
     Qrels,
     Run,
     Topics,
     is_rank_llm_json,
+    read_documents,
     read_rank_llm,
+    read_run,
     read_trec_run,
     write_csv,
     write_json,
@@ -196,27 +207,19 @@ def load_ranker_or_none(model: str | None, **kwargs: Any) -> Any:
     """``llmrank.load_ranker(model, **kwargs)``; ``None``/``'none'`` means first stage only."""
     if model is None or model.lower() == "none":
         return None
-    from llmrank import load_ranker
-
     return load_ranker(model, **kwargs)
 
 
 def _first_stage(task: Task, settings: PipelineSettings, topics: Topics) -> tuple[Run, Any]:
     """(first-stage run, BM25 searcher or None)."""
-    from llmrank.retrieval import BM25Searcher, index_corpus
-
     if task.first_stage_run:
-        path = Path(task.first_stage_run)
-        run = read_rank_llm(path)[0] if is_rank_llm_json(path) else read_trec_run(path)
-        return run, None
+        return read_run(task.first_stage_run), None
     index = task.index or str(index_corpus(task.corpus, settings.cache_dir, threads=settings.threads))
     searcher = BM25Searcher(index)
     return searcher.search(topics, k=settings.hits, threads=settings.threads, remove_query=task.remove_query), searcher
 
 
 def _topics_for(task: Task, qrels: Qrels) -> Topics:
-    from llmrank.retrieval import load_topics
-
     if task.topics is None:
         if not (task.first_stage_run and is_rank_llm_json(task.first_stage_run)):
             raise ValueError(f"{task.name}: no topics given")
@@ -226,17 +229,12 @@ def _topics_for(task: Task, qrels: Qrels) -> Topics:
     return judged or topics  # BEIR queries.jsonl holds every split: keep the judged ones
 
 
-def _doc_store(task: Task, searcher: Any) -> Any:
-    from llmrank.retrieval import BM25Searcher, DocStore
-
+def _doc_store(task: Task, searcher: Any) -> DocStore:
     docs = {}
     if task.first_stage_run and is_rank_llm_json(task.first_stage_run):
         docs = read_rank_llm(task.first_stage_run)[2]
     if task.corpus:
-        from llmrank.runs import is_rank_llm_json as is_json
-        from llmrank.runs import read_corpus
-
-        docs.update(read_rank_llm(task.corpus)[2] if is_json(task.corpus) else read_corpus(task.corpus))
+        docs.update(read_documents(task.corpus))
         return DocStore(docs)
     if searcher is None and task.index and not docs:
         searcher = BM25Searcher(task.index)
@@ -245,9 +243,6 @@ def _doc_store(task: Task, searcher: Any) -> Any:
 
 def run_task(task: Task, ranker: Any, settings: PipelineSettings) -> dict[str, Any]:
     """First stage, rerank and evaluate one dataset (or load its finished result)."""
-    from llmrank.rerank import build_lists
-    from llmrank.retrieval import load_qrels
-
     out = settings.out_dir / task.name
     done = out / "result.json"
     if done.exists():

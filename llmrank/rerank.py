@@ -10,6 +10,7 @@ nothing is dropped or duplicated, whatever the number of processes.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Mapping, Sequence
@@ -206,7 +207,7 @@ def rerank_lists(
         ranker, mine, batch_size, progress and (state is None or state.is_local_main_process), desc, queries_per_chunk
     )
     if nproc > 1:
-        from accelerate.utils import gather_object
+        from accelerate.utils import gather_object  # several processes only (accelerate launch)
 
         gathered = gather_object([(results, model_s, pairs)])
         results = [r for part in gathered for r in part[0]]
@@ -261,10 +262,9 @@ def merge_with_tail(reranked: Run, first_stage: Run, top_k: int) -> Run:
 
 def _partial_state() -> Any:
     """``accelerate.PartialState`` when running under a distributed launcher, else None."""
-    import os
-
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
+    # accelerate's process state is set up only under a distributed launcher
     import torch
     from accelerate import PartialState
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from llmrank import pyserini_env
-from llmrank.data.record import Doc
+from llmrank.document import Doc
+from llmrank.io_utils import cache_root, staged_dir
 from llmrank.runs import Qrels, Run, Topics, corpus_file, iter_corpus, read_corpus, read_qrels, read_topics
 
 #: Pyserini's BM25 defaults, used for every published MS MARCO / BEIR BM25 number.
@@ -30,7 +30,7 @@ BM25_B = 0.4
 
 def default_cache_dir() -> Path:
     """Where local Lucene indexes go: ``$LLMRANK_CACHE`` or ``~/.cache/llmrank``."""
-    return Path(os.environ.get("LLMRANK_CACHE", Path.home() / ".cache" / "llmrank")) / "indexes"
+    return cache_root() / "indexes"
 
 
 # --------------------------------------------------------------------------- indexing
@@ -51,9 +51,7 @@ def index_corpus(
     target = cache / f"{src.parent.name}-{src.stem}-{corpus_key(src)}"
     if (target / "segments_done").exists() or any(target.glob("segments_*")):
         return target
-    cache.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".tmp-index-", dir=cache))
-    try:
+    with staged_dir(cache, ".tmp-index-") as work:
         coll = work / "collection"
         coll.mkdir()
         n = 0
@@ -82,8 +80,6 @@ def index_corpus(
         except OSError:
             if not any(target.glob("segments_*")):  # not a concurrent builder that won the race
                 raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return target
 
 
@@ -176,14 +172,7 @@ def load_topics(spec: str | os.PathLike) -> Topics:
     ``beir-v1.0.0-scifact-test``)."""
     if Path(spec).exists():
         return read_topics(spec)
-    pyserini_env.prepare()
-    from pyserini.search import get_topics
-    try:
-        raw = get_topics(str(spec))
-    except Exception as exc:
-        raise ValueError(
-            f"{str(spec)!r} is neither a topics file nor a usable Pyserini topics name ({_first_line(exc)})"
-        ) from exc
+    raw = _pyserini_named(spec, "topics", "get_topics")
     if not raw:
         raise ValueError(f"{str(spec)!r} is neither a topics file nor a Pyserini topics name")
     return {str(q): str(v.get("title", v.get("text", ""))) for q, v in raw.items()}
@@ -193,15 +182,21 @@ def load_qrels(spec: str | os.PathLike) -> Qrels:
     """Qrels from a local file (TREC or BEIR TSV), else a Pyserini qrels name."""
     if Path(spec).exists():
         return read_qrels(spec)
+    return read_qrels(_pyserini_named(spec, "qrels", "get_qrels_file"))
+
+
+def _pyserini_named(spec: str | os.PathLike, what: str, getter: str) -> Any:
+    """``pyserini.search.<getter>(spec)``: a Pyserini topics / qrels resource by name."""
     pyserini_env.prepare()
-    from pyserini.search import get_qrels_file
+    # pyserini is optional and starts a JVM: imported only when a name (not a local file) is given
+    import pyserini.search
+
     try:
-        path = get_qrels_file(str(spec))
+        return getattr(pyserini.search, getter)(str(spec))
     except Exception as exc:
         raise ValueError(
-            f"{str(spec)!r} is neither a qrels file nor a usable Pyserini qrels name ({_first_line(exc)})"
+            f"{str(spec)!r} is neither a {what} file nor a usable Pyserini {what} name ({_first_line(exc)})"
         ) from exc
-    return read_qrels(path)
 
 
 def _first_line(exc: BaseException) -> str:

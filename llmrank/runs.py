@@ -54,8 +54,10 @@ __all__ = [
     "missing_text_error",
     "parse_rank_llm",
     "read_corpus",
+    "read_documents",
     "read_qrels",
     "read_rank_llm",
+    "read_run",
     "read_topics",
     "read_trec_run",
     "run_to_dict",
@@ -598,6 +600,17 @@ def read_rank_llm(path: str | os.PathLike, require_text: bool = False) -> tuple[
     if not run:
         raise FormatError(f"{path}: no candidates found; expected {_RANK_LLM_SHAPE}")
     return run, topics, docs
+
+
+def read_run(path: str | os.PathLike) -> Run:
+    """The run of a TREC run file or of a rank_llm candidate file (told apart by :func:`is_rank_llm_json`)."""
+    return read_rank_llm(path)[0] if is_rank_llm_json(path) else read_trec_run(path)
+
+
+def read_documents(path: str | os.PathLike) -> dict[str, Doc]:
+    """Documents by docid from a corpus (JSONL or BEIR folder, :func:`read_corpus`) or from the
+    passages of a rank_llm candidate file."""
+    return read_rank_llm(path)[2] if is_rank_llm_json(path) else read_corpus(path)
 
 
 def write_rank_llm(path: str | os.PathLike, run: Run, topics: Topics, docs: Mapping[str, Doc]) -> None:

@@ -6,17 +6,53 @@
 Everything that can be checked is checked before the output directory is touched: the recipe,
 the objective's terms and targets, the data files and the model path. A bad input therefore
 never leaves a half-written output directory behind.
+
+Data flows down from here: :func:`run_training` calls the objective (:mod:`llmrank.losses`),
+the readers, BAR's teacher scores (:mod:`llmrank.distill`) and the trainer, none of which
+imports this module; BAR's born-again generations (:func:`run_generations`) train one model after
+another, so they live here, beside :func:`run_training`.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
 import logging
+import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmrank.config import Recipe, RecipeError, recipe_from_argv
+from transformers import EarlyStoppingCallback, set_seed
+
+from llmrank.config import DistillArgs, Recipe, RecipeError, recipe_from_argv
+from llmrank.data.readers import load_source
+from llmrank.data.sampling import GroupDataset, WindowDataset
+from llmrank.data.stages import stage_dataset, tag_lists
+from llmrank.distill import (
+    attach_teacher_scores,
+    check_distill,
+    distillation_terms,
+    teacher_fingerprint,
+    transform_settings,
+)
+from llmrank.hub import push_checkpoint
+from llmrank.io_utils import atomic_write_json, atomic_write_text
+from llmrank.loading import device_ranker
+from llmrank.losses import LOGPROB_LOSSES, NEEDS_REFERENCE, Objective
+from llmrank.model_card import write_model_card
+from llmrank.rankers import family_class
+from llmrank.trainer import (
+    RankingTrainer,
+    checkpoint_problem,
+    clean_stale_saves,
+    evaluate_lists,
+    latest_complete_checkpoint,
+    write_validation_curve,
+)
 
 logger = logging.getLogger("llmrank.train")
 
@@ -30,12 +66,8 @@ class TrainResult:
 
 def build_objective(recipe: Recipe) -> Any:
     """The recipe's Objective; BAR's ``distill`` block mixes in the distillation term."""
-    from llmrank.losses import Objective
-
     terms = [dict(t) for t in recipe.objective]
     if recipe.distill is not None:
-        from llmrank.distill import distillation_terms
-
         terms = distillation_terms(terms, recipe.distill)
     try:
         objective = Objective(terms)
@@ -50,9 +82,6 @@ def _check_logprobs(objective: Any, recipe: Recipe) -> None:
     silently train LambdaRank on raw scores, so refuse at build time."""
     if not getattr(objective, "needs_logprobs", False):
         return
-    from llmrank.losses import LOGPROB_LOSSES, NEEDS_REFERENCE
-    from llmrank.rankers import family_class
-
     try:
         cls = family_class(recipe.model.family)
     except ValueError as exc:
@@ -66,8 +95,6 @@ def _check_logprobs(objective: Any, recipe: Recipe) -> None:
 
 
 def load_lists(recipe: Recipe) -> tuple[list, list]:
-    from llmrank.data.readers import load_source
-
     if not recipe.data.train:
         raise RecipeError("data.train is required: a reader spec like {format: jsonl, path: lists.jsonl}")
     train = load_source(dict(recipe.data.train))
@@ -94,8 +121,6 @@ def _check_targets(objective: Any, recipe: Recipe, train: list) -> None:
             "the objective needs teacher_scores but some training lists have none; "
             "add a distill: block with a teacher, or score the data with `llmrank score`"
         )
-    from llmrank.rankers import family_class
-
     # FIRST derives a teacher order from graded labels (stable sort) when a list has none
     derives = getattr(family_class(recipe.model.family), "derives_teacher_order", False)
     if "teacher_ranks" in needs and not derives and any(lst.order is None for lst in train):
@@ -109,10 +134,6 @@ def training_dataset(recipe: Recipe, train_lists: list) -> Any:
     """Sampled groups for pointwise families (by cascade stage when ``data.stages`` is set); whole
     windows in their given order for listwise families (FIRST), whose prompt and LM target are the
     window itself."""
-    from llmrank.data.sampling import GroupDataset, WindowDataset
-    from llmrank.data.stages import stage_dataset
-    from llmrank.rankers import family_class
-
     cls = family_class(recipe.model.family)
     if recipe.data.stages:  # cascade-stage sampling (RankTower's full-stage groups)
         return stage_dataset(train_lists, recipe.data)
@@ -135,8 +156,6 @@ def training_dataset(recipe: Recipe, train_lists: list) -> Any:
 
 def _card_metric_name(key: str) -> str:
     """``eval_mrr@10_rel1`` -> ``MRR@10``, ``eval_mrr@10_rel2`` -> ``MRR(rel=2)@10`` (ir-measures style)."""
-    import re
-
     name = key.removeprefix("eval_").replace("ndcg", "nDCG")
     match = re.fullmatch(r"mrr@(\d+)_rel([\d.]+)", name)
     if match:
@@ -154,19 +173,11 @@ def _card_rows(recipe: Recipe, metrics: dict[str, float]) -> list[dict[str, Any]
 
 def run_training(recipe: Recipe) -> TrainResult:
     """Build the ranker, data and objective from ``recipe`` and train; returns final metrics."""
-    from transformers import set_seed
-
-    from llmrank.data.stages import tag_lists
-    from llmrank.rankers import family_class
-    from llmrank.trainer import RankingTrainer, clean_stale_saves, latest_complete_checkpoint
-
     args = recipe.training
     set_seed(args.seed)
     objective = build_objective(recipe)
     train_lists, eval_lists = load_lists(recipe)
     if recipe.distill is not None:
-        from llmrank.distill import attach_teacher_scores
-
         train_lists = attach_teacher_scores(train_lists, recipe.distill)
     if recipe.data.stages:  # every document gets its cascade stage (scoped terms are checked next)
         train_lists = tag_lists(train_lists, recipe.data.stages)
@@ -187,8 +198,6 @@ def run_training(recipe: Recipe) -> TrainResult:
             resume = latest_complete_checkpoint(args.output_dir)
         logger.info("resuming from %s", resume or "scratch (no checkpoint found)")
     elif isinstance(resume, str) and resume:
-        from llmrank.trainer import checkpoint_problem
-
         if not Path(resume).is_dir():
             raise RecipeError(f"training.resume_from_checkpoint: {resume} is not a checkpoint folder")
         problem = checkpoint_problem(resume)
@@ -207,8 +216,6 @@ def run_training(recipe: Recipe) -> TrainResult:
         recipe=recipe,
     )
     if args.early_stopping_patience is not None:
-        from transformers import EarlyStoppingCallback
-
         trainer.add_callback(EarlyStoppingCallback(args.early_stopping_patience, args.early_stopping_threshold))
     _warn_uneven_last_batch(len(dataset), args)
     trainer.train(resume_from_checkpoint=resume)
@@ -219,49 +226,11 @@ def run_training(recipe: Recipe) -> TrainResult:
     if eval_lists:
         metrics = trainer.evaluate()
         if trainer.is_world_process_zero():
-            from llmrank.io_utils import atomic_write_json
-
             atomic_write_json(Path(args.output_dir) / "eval_results.json", _card_rows(recipe, metrics))
-            from llmrank.model_card import write_model_card
-
             write_model_card(args.output_dir, recipe=recipe, repo_id=recipe.hub.repo_id if recipe.hub else None)
     if recipe.hub is not None and recipe.hub.repo_id and trainer.is_world_process_zero():
-        from llmrank.hub import push_checkpoint
-
         push_checkpoint(args.output_dir, recipe.hub)
     return TrainResult(output_dir=args.output_dir, metrics=metrics, ranker=ranker)
-
-
-def validation_curve(state: Any, args: Any) -> dict[str, Any]:
-    """Step -> validation metric of every evaluation during training (from ``state.log_history``),
-    plus the best step Trainer selected. The metric is ``metric_for_best_model`` when set, else
-    the validation nDCG@k."""
-    metric = str(args.metric_for_best_model or f"ndcg@{args.eval_k}")
-    key = metric if metric.startswith("eval_") else f"eval_{metric}"
-    points = [
-        {"step": int(entry["step"]), "value": float(entry[key])}
-        for entry in state.log_history
-        if key in entry and "step" in entry
-    ]
-    best_step = getattr(state, "best_global_step", None) or None
-    if best_step is None and points and args.metric_for_best_model is not None:
-        best_step = max(points, key=lambda p: p["value"])["step"]  # no checkpoint saved: the curve's own best
-    return {
-        "metric": key,
-        "points": points,
-        "best_step": best_step,
-        "best_metric": state.best_metric,
-        "best_model_checkpoint": state.best_model_checkpoint,
-        "global_step": state.global_step,
-        "max_steps": state.max_steps,
-        "stopped_early": bool(state.max_steps and state.global_step < state.max_steps),
-    }
-
-
-def write_validation_curve(state: Any, args: Any, path: Path) -> None:
-    from llmrank.io_utils import atomic_write_json
-
-    atomic_write_json(path, validation_curve(state, args))
 
 
 def _warn_uneven_last_batch(num_lists: int, args: Any) -> None:
@@ -280,6 +249,118 @@ def _warn_uneven_last_batch(num_lists: int, args: Any) -> None:
         )  # fmt: skip
 
 
+# ----------------------------------------------------------------------------- BAR generations
+def _with(recipe: Recipe, output_dir: Path, distill: DistillArgs | None) -> Recipe:
+    """A copy of ``recipe`` writing to ``output_dir`` with ``distill`` (same model init, same seed)."""
+    new = copy.copy(recipe)
+    new.training = dataclasses.replace(recipe.training, output_dir=str(output_dir))
+    new.distill = distill
+    raw = copy.deepcopy(recipe.raw)
+    raw.setdefault("training", {})["output_dir"] = str(output_dir)
+    raw["distill"] = dataclasses.asdict(distill) if distill else None
+    new.raw = raw
+    return new
+
+
+def _metric(metrics: dict[str, float], name: str, k: int) -> float | None:
+    for key in (f"eval_{name}@{k}", f"{name}@{k}"):
+        if key in metrics:
+            return float(metrics[key])
+    for key, value in metrics.items():  # MRR carries its relevance threshold: eval_mrr@10_rel1
+        if key.removeprefix("eval_").startswith(f"{name}@{k}_rel"):
+            return float(value)
+    return None
+
+
+def markdown_generations(rows: list[dict[str, Any]], k: int = 10) -> str:
+    """The generations table (one row per generation)."""
+    lines = [
+        f"| generation | teacher | nDCG@{k} | MRR@{k} | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        lines.append(
+            f"| {r['generation']} | {r['teacher'] or '(none: trained on labels)'} | {fmt(r[f'ndcg@{k}'])} | "
+            f"{fmt(r[f'mrr@{k}'])} | {r['seconds']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def run_generations(recipe: Recipe) -> list[dict[str, Any]]:
+    """Train ``distill.generations = k`` born-again students in sequence (BAR).
+
+    Generation 0 is the first teacher: ``distill.teacher`` when the recipe gives a single
+    checkpoint (it is only evaluated), otherwise the recipe trained WITHOUT distillation into
+    ``<output_dir>/gen-0``. Generation ``i >= 1`` is trained into ``<output_dir>/gen-<i>`` from the
+    same initialisation (``model.model_name_or_path``) and seed, with generation ``i-1`` as its
+    teacher and the recipe's ``alpha``/``transform``/``loss``. A generation whose folder already
+    holds ``generation.json`` is reused, so an interrupted chain resumes. Validation nDCG@k /
+    MRR@k of every generation are printed as a markdown table and written to
+    ``<output_dir>/generations.json``; returns the rows."""
+    d = recipe.distill
+    if d is None:
+        raise RecipeError("run_generations needs a distill: block")
+    check_distill(d)
+    if isinstance(d.teacher, list | tuple) and len(d.teacher) != 1:
+        raise RecipeError("distill.generations > 1 takes one teacher checkpoint (or none), not an ensemble")
+    if d.teacher_scores or getattr(d, "teacher_run", None):
+        raise RecipeError(
+            "distill.generations > 1 scores each generation itself; remove distill.teacher_scores / teacher_run"
+        )
+    root = Path(recipe.training.output_dir)
+    k = int(recipe.training.eval_k)
+    first = (d.teacher[0] if isinstance(d.teacher, list | tuple) else d.teacher) or None
+    rows: list[dict[str, Any]] = []
+    teacher: str | None = None
+    for gen in range(int(d.generations) + 1):
+        out = root / f"gen-{gen}"
+        done = out / "generation.json"
+        t0 = time.perf_counter()
+        if done.exists():
+            row = json.loads(done.read_text())
+            logger.info("generation %d: reusing %s", gen, out)
+        elif gen == 0 and first:
+            teacher_fingerprint(str(first))
+            metrics = _evaluate_checkpoint(recipe, str(first))
+            row = _row(gen, None, str(first), metrics, k, time.perf_counter() - t0)
+        else:
+            student = None if gen == 0 else dataclasses.replace(d, teacher=teacher, teacher_scores=None, generations=1)
+            result = run_training(_with(recipe, out, student))
+            row = _row(gen, teacher, str(out), result.metrics, k, time.perf_counter() - t0)
+            atomic_write_json(done, row)
+        rows.append(row)
+        teacher = row["output_dir"]
+        logger.info("generation %d done: %s", gen, row)
+    table = markdown_generations(rows, k)
+    print(table, flush=True)
+    atomic_write_json(root / "generations.json", {"k": k, "alpha": d.alpha, "loss": d.loss,
+                                                  "transform": transform_settings(d), "generations": rows})
+    atomic_write_text(root / "generations.md", table + "\n")
+    return rows
+
+
+def _row(gen: int, teacher: str | None, output_dir: str, metrics: dict[str, float], k: int,
+         seconds: float) -> dict[str, Any]:
+    return {
+        "generation": gen,
+        "teacher": teacher,
+        "output_dir": output_dir,
+        f"ndcg@{k}": _metric(metrics, "ndcg", k),
+        f"mrr@{k}": _metric(metrics, "mrr", k),
+        "seconds": round(seconds, 2),
+    }
+
+
+def _evaluate_checkpoint(recipe: Recipe, path: str) -> dict[str, float]:
+    """Validation metrics of an existing checkpoint on the recipe's eval lists (gen-0 given)."""
+    _, evals = load_lists(recipe)
+    if not evals:
+        return {}
+    ranker = device_ranker(path)
+    return evaluate_lists(ranker, evals, k=recipe.training.eval_k, batch_lists=recipe.training.eval_batch_lists)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # `datasets` announces optional backends at INFO on import ("JAX version ... available"): noise
@@ -288,8 +369,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         recipe = recipe_from_argv(argv)
         if recipe.distill is not None and recipe.distill.generations > 1:
-            from llmrank.distill import run_generations
-
             run_generations(recipe)
         else:
             run_training(recipe)

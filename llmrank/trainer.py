@@ -23,7 +23,11 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from llmrank.data.record import RankingList
-from llmrank.rankers.base import TARGET_KEYS, Ranker
+from llmrank.hub import push_checkpoint
+from llmrank.io_utils import atomic_write_json
+from llmrank.metrics import mrr_at_k, mrr_key, ndcg_at_k
+from llmrank.model_card import write_model_card
+from llmrank.rankers.base import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME, TARGET_KEYS, Ranker
 
 logger = logging.getLogger(__name__)
 
@@ -149,14 +153,10 @@ class RankingTrainer(Trainer):
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
         if self.recipe is not None:
             self.recipe.save(Path(output_dir) / "recipe.yaml")
-        from llmrank.model_card import write_model_card
-
         hub = self.recipe.hub if self.recipe is not None else None
         write_model_card(output_dir, recipe=self.recipe, repo_id=hub.repo_id if hub else None)
         if hub is not None and hub.repo_id and hub.strategy == "every_save" and output_dir != self.args.output_dir:
             # a checkpoint save: push it now (the final model is pushed by llmrank.train at the end)
-            from llmrank.hub import push_checkpoint
-
             push_checkpoint(output_dir, hub)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:  # noqa: ANN001
@@ -179,8 +179,6 @@ def checkpoint_problem(folder: str | os.PathLike) -> str | None:
     Trainer writes a checkpoint in steps (model, optimizer, RNG, then ``trainer_state.json``
     last), so a kill during a save leaves a ``checkpoint-N`` without a readable trainer state or
     without the model files; resuming from it would fail or, worse, start from the wrong weights."""
-    from llmrank.rankers.base import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME
-
     path = Path(folder)
     state = path / "trainer_state.json"
     if not state.is_file():
@@ -239,8 +237,6 @@ def evaluate_lists(
 
     MRR counts a document as relevant when its label >= ``mrr_min_relevance`` (1 for binary
     qrels; TREC DL's convention is 2), and the key says which: ``mrr@10_rel2``."""
-    from llmrank.metrics import mrr_at_k, ndcg_at_k
-
     was_training = ranker.training
     ranker.eval()
     shard = list(lists)
@@ -254,7 +250,7 @@ def evaluate_lists(
         rr = mrr_at_k(s, y, k=k, rel=mrr_min_relevance)
         per_list.append((float(ndcg_at_k(s, y, k=k)[0]), float(rr[0])))
     if world > 1:
-        from accelerate.utils import gather_object
+        from accelerate.utils import gather_object  # several processes only (accelerate launch)
 
         per_list = gather_object(per_list)
     if was_training:
@@ -266,6 +262,33 @@ def evaluate_lists(
     }
 
 
-def mrr_key(k: int, min_relevance: float) -> str:
-    """Metric name of MRR@k with its relevance threshold, e.g. ``mrr@10_rel2``."""
-    return f"mrr@{k}_rel{min_relevance:g}"
+# ----------------------------------------------------------------------------- validation curve
+def validation_curve(state: Any, args: Any) -> dict[str, Any]:
+    """Step -> validation metric of every evaluation during training (from ``state.log_history``),
+    plus the best step Trainer selected. The metric is ``metric_for_best_model`` when set, else
+    the validation nDCG@k."""
+    metric = str(args.metric_for_best_model or f"ndcg@{args.eval_k}")
+    key = metric if metric.startswith("eval_") else f"eval_{metric}"
+    points = [
+        {"step": int(entry["step"]), "value": float(entry[key])}
+        for entry in state.log_history
+        if key in entry and "step" in entry
+    ]
+    best_step = getattr(state, "best_global_step", None) or None
+    if best_step is None and points and args.metric_for_best_model is not None:
+        best_step = max(points, key=lambda p: p["value"])["step"]  # no checkpoint saved: the curve's own best
+    return {
+        "metric": key,
+        "points": points,
+        "best_step": best_step,
+        "best_metric": state.best_metric,
+        "best_model_checkpoint": state.best_model_checkpoint,
+        "global_step": state.global_step,
+        "max_steps": state.max_steps,
+        "stopped_early": bool(state.max_steps and state.global_step < state.max_steps),
+    }
+
+
+def write_validation_curve(state: Any, args: Any, path: Path) -> None:
+    """:func:`validation_curve` as JSON at ``path`` (atomically)."""
+    atomic_write_json(path, validation_curve(state, args))

@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 from llmrank.config import DistillArgs, RecipeError, load_recipe
 from llmrank.data.readers import read_lists_jsonl, write_lists_jsonl
 from llmrank.data.synthetic import make_synthetic_task
-from llmrank.distill import attach_teacher_scores, distillation_terms, run_generations
-from llmrank.train import run_training
+from llmrank.distill import attach_teacher_scores, distillation_terms
+from llmrank.train import run_generations, run_training
 from tests.tiny_models import make_tiny_bert
 
 

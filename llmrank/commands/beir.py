@@ -25,6 +25,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    # torch loads when the command runs, not when `llmrank --help` builds the parser
     from llmrank.pipeline import beir_tasks, run_pipeline
     from llmrank.rerank import is_main_process
 

@@ -6,6 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from llmrank.commands import check_input_file, check_output_dir, looks_like_path
+from llmrank.evaluate import evaluate_run, parse_measures, report, write_outputs
+from llmrank.retrieval import load_qrels
+from llmrank.runs import read_run
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -24,17 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _read(path: str):
-    from llmrank.runs import is_rank_llm_json, read_rank_llm, read_trec_run
-
-    return read_rank_llm(path)[0] if is_rank_llm_json(path) else read_trec_run(path)
-
-
 def run(args: argparse.Namespace) -> int:
-    from llmrank.commands import check_input_file, check_output_dir, looks_like_path
-    from llmrank.evaluate import evaluate_run, parse_measures, report, write_outputs
-    from llmrank.retrieval import load_qrels
-
     check_output_dir(args.out_dir, "--out-dir")
     check_input_file(args.run, "--run")
     check_input_file(args.baseline, "--baseline")
@@ -42,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
         check_input_file(args.qrels, "--qrels")
     measures = parse_measures(args.measures)
     qrels = load_qrels(args.qrels)
-    evaluation = evaluate_run(_read(args.run), qrels, measures)
-    baseline = evaluate_run(_read(args.baseline), qrels, measures) if args.baseline else None
+    evaluation = evaluate_run(read_run(args.run), qrels, measures)
+    baseline = evaluate_run(read_run(args.baseline), qrels, measures) if args.baseline else None
     md, result = report(evaluation, Path(args.run).name, baseline, Path(args.baseline).name if args.baseline else "")
     result["qrels"] = args.qrels
     if args.out_dir:

@@ -32,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    # torch loads when the command runs, not when `llmrank --help` builds the parser
     from llmrank.export import export_checkpoint
 
     out = export_checkpoint(

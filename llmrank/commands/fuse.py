@@ -7,6 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from llmrank.commands import CLIError, check_output_file
+from llmrank.fusion import fuse
+from llmrank.runs import read_trec_run, write_trec_run
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -41,8 +45,6 @@ def add_fusion_arguments(p: argparse.ArgumentParser) -> None:
 
 def fusion_from_args(args: argparse.Namespace) -> tuple[str | None, float | None]:
     """``(method, weight)`` from :func:`add_fusion_arguments`' options, checked before any model loads."""
-    from llmrank.commands import CLIError
-
     if args.fuse is None:
         if args.fuse_weight is not None or args.fuse_weight_from:
             raise CLIError("--fuse-weight / --fuse-weight-from need --fuse linear")
@@ -62,8 +64,6 @@ def fusion_from_args(args: argparse.Namespace) -> tuple[str | None, float | None
 
 def tuned_weight(path: str) -> float:
     """The weight stored by `llmrank tune-fusion`, with a one-line error when it is not there."""
-    from llmrank.commands import CLIError
-
     try:
         obj = json.loads(Path(path).read_text(encoding="utf-8"))
         return float(obj["weight"])
@@ -74,10 +74,6 @@ def tuned_weight(path: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmrank.commands import CLIError, check_output_file
-    from llmrank.fusion import fuse
-    from llmrank.runs import read_trec_run, write_trec_run
-
     check_output_file(args.out, "--out")
     if args.method == "linear" and args.weight is None and args.weight_from is None:
         raise CLIError("--method linear needs --weight or --weight-from (tune it with `llmrank tune-fusion`)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from llmrank.commands import CLIError, check_output_dir
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -21,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmrank.commands import CLIError, check_output_dir
+    # torch loads when the command runs, not when `llmrank --help` builds the parser
     from llmrank.merge import merge_lora
 
     if not Path(args.model).is_dir():

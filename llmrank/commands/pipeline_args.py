@@ -46,6 +46,7 @@ def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
         raise CLIError("--fuse needs a reranker: --model none has nothing to fuse with the first stage")
     if model is not None:
         check_model_arg(model)
+    # torch loads when the command runs, not when `llmrank --help` builds the parser
     from llmrank.pipeline import PipelineSettings
 
     return PipelineSettings(model=model, out_dir=Path(args.out_dir), top_k=args.top_k, hits=args.hits,

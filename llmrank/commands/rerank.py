@@ -6,9 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from llmrank.commands import positive_int
+from llmrank.commands import CLIError, check_input_file, check_model_arg, check_output_file, positive_int
 from llmrank.commands.fuse import add_fusion_arguments, fusion_from_args
 from llmrank.commands.model_args import add_model_arguments, model_kwargs
+from llmrank.retrieval import BM25Searcher, DocStore, load_topics
+from llmrank.runs import is_rank_llm_json, read_documents, read_rank_llm, read_trec_run, write_json, write_trec_run
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -41,11 +43,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmrank.commands import CLIError, check_input_file, check_model_arg, check_output_file
+    # torch loads when the command runs, not when `llmrank --help` builds the parser
     from llmrank.pipeline import load_ranker_or_none
     from llmrank.rerank import build_lists, fuse_with_first_stage, is_main_process, merge_with_tail, rerank_lists
-    from llmrank.retrieval import BM25Searcher, DocStore, load_topics
-    from llmrank.runs import is_rank_llm_json, read_corpus, read_rank_llm, read_trec_run, write_json, write_trec_run
 
     if args.model.lower() == "none":
         raise CLIError("--model none is only meaningful for trec-dl / beir")
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if not topics:
         raise CLIError("no query texts: pass --topics (a TREC run carries only query ids)")
     if args.corpus:
-        docs.update(read_rank_llm(args.corpus)[2] if is_rank_llm_json(args.corpus) else read_corpus(args.corpus))
+        docs.update(read_documents(args.corpus))
         store = DocStore(docs)
     elif args.index:
         store = DocStore(docs, BM25Searcher(args.index))

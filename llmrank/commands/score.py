@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
-from llmrank.commands import positive_int
+import yaml
+
+from llmrank.commands import CLIError, check_model_arg, check_output_file, positive_int
 from llmrank.commands.model_args import add_model_arguments, model_kwargs
+from llmrank.runs import strictly_decreasing, write_trec_run
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -47,10 +51,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def data_spec(data: str, fmt: str, options: list[str]) -> dict[str, Any]:
     """The ``load_source`` spec from ``--data`` / ``--format`` / ``--set``."""
-    import yaml
-
-    from llmrank.commands import CLIError
-
     if data.lstrip().startswith("{"):
         try:
             spec = yaml.safe_load(data)
@@ -69,11 +69,10 @@ def data_spec(data: str, fmt: str, options: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from llmrank.commands import CLIError, check_model_arg, check_output_file
+    # torch loads when the command runs, not when `llmrank --help` builds the parser
     from llmrank.data.readers import load_source
-    from llmrank.distill import _device_ranker, score_lists_to_file
+    from llmrank.distill import score_lists_to_file
+    from llmrank.loading import device_ranker
 
     check_output_file(args.out, "--out")
     check_output_file(f"{args.out}.partial", "--out")
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--data {spec['path']} does not exist")
     lists = list(load_source(spec))
     check_model_arg(args.model)
-    ranker = _device_ranker(args.model, **model_kwargs(args))
+    ranker = device_ranker(args.model, **model_kwargs(args))
 
     def progress(done: int, total: int) -> None:
         print(f"\rscored {done}/{total} lists", end="", file=sys.stderr, flush=True)
@@ -98,8 +97,6 @@ def run(args: argparse.Namespace) -> int:
     )
     print(file=sys.stderr)
     if args.trec_out:
-        from llmrank.runs import strictly_decreasing, write_trec_run
-
         run = {}
         for rl in scored:
             ranked = sorted(zip((d.docid for d in rl.docs), rl.teacher_scores or []), key=lambda t: -t[1])

@@ -7,6 +7,9 @@ argument after ``train`` to :func:`llmrank.train.main` unchanged.
 from __future__ import annotations
 
 import argparse
+import logging
+
+from llmrank.commands import check_input_file, check_output_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,9 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
-    from llmrank.commands import check_input_file, check_output_dir
+    # transformers loads when the command runs, not when `llmrank --help` builds the parser
     from llmrank.config import load_recipe, parse_overrides
     from llmrank.train import main
 

@@ -28,6 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    # torch loads when the command runs, not when `llmrank --help` builds the parser
     from llmrank.pipeline import run_pipeline, trec_dl_tasks
     from llmrank.rerank import is_main_process
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from llmrank.commands import check_output_file
+from llmrank.evaluate import parse_measures
+from llmrank.fusion import tune_linear_weight
+from llmrank.io_utils import atomic_write_json
+from llmrank.retrieval import load_qrels
+from llmrank.runs import read_trec_run
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -24,13 +31,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmrank.commands import check_output_file
-    from llmrank.evaluate import parse_measures
-    from llmrank.fusion import tune_linear_weight
-    from llmrank.io_utils import atomic_write_json
-    from llmrank.retrieval import load_qrels
-    from llmrank.runs import read_trec_run
-
     check_output_file(args.out, "--out")
     measure = str(parse_measures(args.measure)[0])
     weight, curve = tune_linear_weight(read_trec_run(args.run), read_trec_run(args.first_stage),

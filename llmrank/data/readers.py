@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from llmrank.data.record import Doc, RankingList
+from llmrank.data.synthetic import make_synthetic_task
 from llmrank.io_utils import atomic_open, json_object, text_lines
 from llmrank.runs import (
     corpus_file,
@@ -353,11 +354,6 @@ def _read_topics(path: PathLike) -> dict[str, str]:
     return read_topics(path / "queries.jsonl" if path.is_dir() else path)
 
 
-def _read_corpus(path: PathLike, needed: set[str] | None = None) -> tuple[dict[str, Doc], Path]:
-    """Corpus JSONL ``{_id, title, text}`` (or a BEIR folder); keeps only ``needed`` docids if given."""
-    return read_corpus(path, needed), corpus_file(path)
-
-
 def _doc(corpus: dict[str, Doc], docid: str, corpus_path: Path) -> Doc:
     try:
         return corpus[docid]
@@ -428,7 +424,7 @@ def _lists_from_run(
             hits += [(d, None) for d, r in rel.items() if r > 0 and d not in seen]
         plans[qid] = hits
     needed = {d for hits in plans.values() for d, _ in hits}
-    corpus, cpath = _read_corpus(corpus_path, needed)
+    corpus, cpath = read_corpus(corpus_path, needed), corpus_file(corpus_path)
     out = []
     for qid, hits in plans.items():
         if qid not in topics:
@@ -638,8 +634,6 @@ def read_synthetic(
     split: str = "train", num_queries: int = 200, docs_per_query: int = 24, seed: int = 0
 ) -> list[RankingList]:
     """The generated demo task (:func:`llmrank.data.synthetic.make_synthetic_task`), ``split`` train|test."""
-    from llmrank.data.synthetic import make_synthetic_task
-
     if split not in ("train", "test"):
         raise ValueError(f"synthetic split {split!r}{did_you_mean(split, ['train', 'test'], cutoff=0.0)}; expected 'train' or 'test'")
     task = make_synthetic_task(num_queries=num_queries, docs_per_query=docs_per_query, seed=seed)

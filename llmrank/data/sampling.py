@@ -34,7 +34,41 @@ def collate_lists(batch: list[RankingList]) -> list[RankingList]:
     return list(batch)
 
 
-class GroupDataset(Dataset):
+def _nonempty(lists: Sequence[RankingList], owner: str, noun: str) -> list[RankingList]:
+    """``lists`` as a list; a ValueError when there is none or one has no documents."""
+    lists = list(lists)
+    if not lists:
+        raise ValueError(f"{owner} needs at least one {noun}")
+    empty = [rl.qid for rl in lists if len(rl) == 0]
+    if empty:
+        raise ValueError(f"{len(empty)} {noun}(s) have no documents (first qids: {empty[:5]})")
+    return lists
+
+
+class SeededDraws(Dataset):
+    """Base of the sampled-group datasets: item ``i`` is a draw from ``lists[i]`` that is a pure
+    function of ``(seed, epoch, i)``; :meth:`set_epoch` selects the epoch."""
+
+    def __init__(self, lists: list[RankingList], seed: int, label_source: str, shuffle_docs: bool) -> None:
+        self.lists = lists
+        self.seed = seed
+        self.label_source = label_source
+        self.shuffle_docs = shuffle_docs
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose draw ``__getitem__`` returns (call at the start of each epoch)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.lists)
+
+    def _rng(self, i: int) -> random.Random:
+        # a string seed is hashed with SHA-512 by random.Random: stable across processes and runs
+        return random.Random(f"{self.seed}/{self.epoch}/{i}")
+
+
+class GroupDataset(SeededDraws):
     """Map-style dataset of sampled groups: item ``i`` is a group drawn from ``lists[i]``.
 
     A group has exactly ``group_size`` documents: ``min(positives_per_group, #relevant)`` positives
@@ -73,36 +107,16 @@ class GroupDataset(Dataset):
             raise ValueError(
                 f"positives_per_group={positives_per_group}; must be between 0 and group_size={group_size}"
             )
-        lists = list(lists)
-        if not lists:
-            raise ValueError("GroupDataset needs at least one list")
-        empty = [rl.qid for rl in lists if len(rl) == 0]
-        if empty:
-            raise ValueError(f"{len(empty)} list(s) have no documents (first qids: {empty[:5]})")
+        lists = _nonempty(lists, "GroupDataset", "list")
         largest = max(len(rl) for rl in lists)
         if group_size > largest:
             raise ValueError(
                 f"group_size={group_size} is larger than every list (the largest has {largest} documents)"
             )
         check_label_source(lists, label_source)
-        self.lists = lists
+        super().__init__(lists, seed, label_source, shuffle_docs)
         self.group_size = group_size
         self.positives_per_group = positives_per_group
-        self.seed = seed
-        self.label_source = label_source
-        self.shuffle_docs = shuffle_docs
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose draw ``__getitem__`` returns (call at the start of each epoch)."""
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.lists)
-
-    def _rng(self, i: int) -> random.Random:
-        # a string seed is hashed with SHA-512 by random.Random: stable across processes and runs
-        return random.Random(f"{self.seed}/{self.epoch}/{i}")
 
     def sample_indices(self, i: int) -> list[int]:
         """Positions of ``lists[i]`` drawn for the current epoch (in group order)."""
@@ -128,7 +142,7 @@ class GroupDataset(Dataset):
     def __getitem__(self, i: int) -> RankingList:
         rl = self.lists[i]
         indices = self.sample_indices(i)
-        group = _relabel(subset_with_meta(rl, indices), self.label_source)
+        group = relabel(subset_with_meta(rl, indices), self.label_source)
         group.meta["indices"] = indices
         return group
 
@@ -145,7 +159,8 @@ def check_label_source(lists: Sequence[RankingList], label_source: str) -> None:
             )
 
 
-def _relabel(group: RankingList, label_source: LabelSource) -> RankingList:
+def relabel(group: RankingList, label_source: str) -> RankingList:
+    """``group`` with its labels mapped by ``label_source`` (see :class:`GroupDataset`), in place."""
     if label_source == "binary":
         group.labels = [1.0 if y > 0 else 0.0 for y in group.labels]
     elif label_source == "teacher":
@@ -167,12 +182,7 @@ class WindowDataset(Dataset):
     def __init__(
         self, lists: Sequence[RankingList], label_source: LabelSource = "labels", max_size: int | None = None
     ) -> None:
-        lists = list(lists)
-        if not lists:
-            raise ValueError("WindowDataset needs at least one window")
-        empty = [rl.qid for rl in lists if len(rl) == 0]
-        if empty:
-            raise ValueError(f"{len(empty)} window(s) have no documents (first qids: {empty[:5]})")
+        lists = _nonempty(lists, "WindowDataset", "window")
         if max_size is not None:
             long = [(rl.qid, len(rl)) for rl in lists if len(rl) > max_size]
             if long:
@@ -192,7 +202,7 @@ class WindowDataset(Dataset):
 
     def __getitem__(self, i: int) -> RankingList:
         rl = self.lists[i]
-        window = _relabel(subset_with_meta(rl, list(range(len(rl)))), self.label_source)
+        window = relabel(subset_with_meta(rl, list(range(len(rl)))), self.label_source)
         window.meta["indices"] = list(range(len(rl)))
         return window
 

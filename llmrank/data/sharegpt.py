@@ -19,6 +19,7 @@ from typing import Any
 
 from llmrank.data.readers import register_reader
 from llmrank.data.record import Doc, RankingList
+from llmrank.rankers.first import SYSTEM_MESSAGE, passage_text, target_text, user_message
 
 _ID_LINE = re.compile(r"^\[([A-Z]|\d+)\] ?(.*)$")
 _QUERY = re.compile(r"Search Query: (.*?)\.?\nRank the \d+ passages", re.S)
@@ -121,8 +122,6 @@ def read_sharegpt(
 
 def to_sharegpt(lists: Iterable[RankingList], tokenizer: Any = None, max_passage_words: int = 300) -> list[dict]:
     """The inverse (for tests and data preparation): records in the alpha ShareGPT format."""
-    from llmrank.rankers.first import SYSTEM_MESSAGE, passage_text, target_text, user_message
-
     out = []
     for lst in lists:
         order = lst.order if lst.order is not None else sorted(range(len(lst)), key=lambda i: -lst.labels[i])

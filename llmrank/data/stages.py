@@ -24,10 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from torch.utils.data import Dataset
-
 from llmrank.data.record import STAGES, Doc, RankingList
-from llmrank.data.sampling import check_label_source, subset_with_meta
+from llmrank.data.sampling import SeededDraws, check_label_source, relabel, subset_with_meta
+from llmrank.runs import iter_corpus
 
 _OPTION_KEYS = ("impression_depth", "corpus")
 
@@ -126,7 +125,7 @@ def tag_lists(lists: Sequence[RankingList], block: Mapping[str, Any]) -> list[Ra
     return out
 
 
-class StageGroupDataset(Dataset):
+class StageGroupDataset(SeededDraws):
     """Item ``i``: a group from ``lists[i]`` with ``counts[stage]`` documents of each stage.
 
     Per list: ``min(positives_per_group, #positives)`` positives (label > 0) among its impression
@@ -160,24 +159,11 @@ class StageGroupDataset(Dataset):
         if spec.counts["random"] and len(corpus) == 0:
             raise ValueError(f"random={spec.counts['random']} documents per group but the corpus is empty")
         check_label_source(lists, label_source)
-        self.lists = lists
+        super().__init__(lists, seed, label_source, shuffle_docs)
         self.stages = [document_stages(rl, spec.impression_depth) for rl in lists]  # checked up front
         self.spec = spec
         self.corpus = list(corpus)
         self.positives_per_group = positives_per_group
-        self.seed = seed
-        self.label_source = label_source
-        self.shuffle_docs = shuffle_docs
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.lists)
-
-    def _rng(self, i: int) -> random.Random:
-        return random.Random(f"{self.seed}/{self.epoch}/{i}")  # SHA-512 of the string: stable everywhere
 
     def _draw_listed(self, rng: random.Random, i: int) -> list[tuple[int, str]]:
         rl, stages, counts = self.lists[i], self.stages[i], self.spec.counts
@@ -230,10 +216,7 @@ class StageGroupDataset(Dataset):
             group = _permute(group, positions)
             stages = [stages[p] for p in positions]
             indices = [indices[p] for p in positions]
-        if self.label_source == "binary":
-            group.labels = [1.0 if y > 0 else 0.0 for y in group.labels]
-        elif self.label_source == "teacher":
-            group.labels = list(group.teacher_scores)  # type: ignore[arg-type]
+        relabel(group, self.label_source)
         if randoms:  # corpus documents have no first-stage score
             group.meta.pop("first_stage_scores", None)
         group.meta["stages"] = stages
@@ -247,8 +230,6 @@ def stage_dataset(lists: Sequence[RankingList], data: Any) -> StageGroupDataset:
     Raises:
         ValueError: a bad ``data.stages`` block or lists without stages (see :func:`parse_stages`).
     """
-    from llmrank.runs import iter_corpus
-
     spec = parse_stages(data.stages)
     corpus = list(iter_corpus(spec.corpus)) if spec.counts["random"] else []
     return StageGroupDataset(

@@ -18,16 +18,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from llmrank.data.record import STAGES, Doc, RankingList
+from llmrank.io_utils import staged_dir
 
 CONFIG_NAME = "llmrank_config.json"
 BACKBONE_DIR = "backbone"
@@ -194,8 +197,8 @@ def register_family(name: str):
 
 
 def family_class(name: str) -> type[Ranker]:
-    import llmrank.rankers  # noqa: F401  (registers the built-in families)
-
+    # no import needed: importing this module ran llmrank/rankers/__init__.py, which imports (and
+    # so registers) every built-in family
     if name not in _FAMILIES:
         raise ValueError(f"unknown ranker family {name!r}; known: {', '.join(sorted(_FAMILIES))}")
     return _FAMILIES[name]
@@ -236,6 +239,7 @@ class Ranker(nn.Module):
         return ranker
 
     def apply_lora(self, lora: LoraSettings) -> None:
+        # peft/transformers load on first use: importing the families stays torch-only
         from peft import LoraConfig, get_peft_model
 
         config = LoraConfig(
@@ -266,6 +270,7 @@ class Ranker(nn.Module):
 
     @property
     def is_peft(self) -> bool:
+        # peft/transformers load on first use: importing the families stays torch-only
         from peft import PeftModel
 
         return isinstance(self.backbone, PeftModel)
@@ -334,12 +339,8 @@ class Ranker(nn.Module):
     # ----------------------------------------------------------------------------- saving
     def save_pretrained(self, save_directory: str | os.PathLike, state_dict: dict | None = None) -> None:
         """Write the checkpoint layout described in the module docstring, atomically."""
-        from safetensors.torch import save_file
-
         target = Path(save_directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-save-", dir=target.parent))
-        try:
+        with staged_dir(target.parent, ".tmp-save-") as tmp:  # the prefix trainer.clean_stale_saves removes
             if state_dict is not None:
                 backbone_sd = {k[len("backbone.") :]: v for k, v in state_dict.items() if k.startswith("backbone.")}
                 head_sd = {k: v for k, v in state_dict.items() if not k.startswith("backbone.")}
@@ -366,12 +367,8 @@ class Ranker(nn.Module):
                         old.unlink()
                 for item in tmp.iterdir():
                     os.replace(item, target / item.name)
-                tmp.rmdir()
             else:
                 os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
 
     @classmethod
     def from_pretrained(
@@ -399,6 +396,7 @@ class Ranker(nn.Module):
             backbone, _ = cls.load_backbone(base)
             ranker = cls(backbone, _load_tokenizer(path), settings)
         else:
+            # peft/transformers load on first use: importing the families stays torch-only
             from peft import PeftModel
 
             check_model_path(settings.model_name_or_path)
@@ -411,10 +409,9 @@ class Ranker(nn.Module):
 
     def load_trained_weights(self, path: str | os.PathLike) -> None:
         """Load a checkpoint's trained weights into this ranker in place (resume)."""
-        from safetensors.torch import load_file
-
         path = Path(path)
         if self.is_peft:
+            # peft/transformers load on first use: importing the families stays torch-only
             from peft import set_peft_model_state_dict
 
             sd = load_file(str(path / ADAPTER_DIR / "adapter_model.safetensors"))
@@ -441,8 +438,6 @@ class Ranker(nn.Module):
         self._load_head(path)
 
     def _load_head(self, path: Path) -> None:
-        from safetensors.torch import load_file
-
         head_file = path / HEAD_NAME
         if head_file.exists():
             sd = load_file(str(head_file))
@@ -459,6 +454,7 @@ def _tied_keys(model: nn.Module) -> set[str]:
 
 
 def _load_tokenizer(path: Path) -> Any:
+    # peft/transformers load on first use: importing the families stays torch-only
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(path / TOKENIZER_DIR))
@@ -466,8 +462,6 @@ def _load_tokenizer(path: Path) -> Any:
 
 def _version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("llmrank")
     except Exception:  # not installed (running from a source tree)
         return "0+unknown"
@@ -497,7 +491,6 @@ def check_weight_files(folder: Path) -> None:
 
     Only ``folder`` itself and its ``backbone/``, ``adapter/``, ``tokenizer/`` are looked at: a
     training output folder also holds ``checkpoint-N/`` folders, which loading it does not read."""
-    from safetensors import safe_open
 
     places = [folder, *(folder / sub for sub in (BACKBONE_DIR, ADAPTER_DIR, TOKENIZER_DIR))]
     for file in sorted(f for place in places if place.is_dir() for f in place.iterdir()):

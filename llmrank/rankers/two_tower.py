@@ -37,20 +37,23 @@ documents to ``max_length`` (both including the special tokens; a sentence-trans
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from llmrank.data.record import Doc, RankingList
+from llmrank.io_utils import atomic_path, staged_dir
 from llmrank.rankers.base import (
     Ranker,
     RankerOutput,
@@ -135,8 +138,6 @@ class DocVectorCache:
         self._vectors.clear()
 
     def _read_disk(self, fingerprint: str) -> dict[str, torch.Tensor]:
-        from safetensors import safe_open
-
         table: dict[str, torch.Tensor] = {}
         folder = self.directory / fingerprint if self.directory else None
         if folder is None or not folder.is_dir():
@@ -149,19 +150,11 @@ class DocVectorCache:
         return table
 
     def _write_disk(self, fingerprint: str, keys: list[str], vectors: torch.Tensor) -> None:
-        from safetensors.torch import save_file
-
         folder = self.directory / fingerprint  # type: ignore[operator]
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=folder)
-        os.close(fd)
-        try:
-            save_file({"vectors": vectors.detach().float().contiguous().cpu()}, tmp, metadata={"keys": json.dumps(keys)})
-            name = hashlib.sha256("".join(keys).encode()).hexdigest()[:24]
-            os.replace(tmp, folder / f"{name}.safetensors")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        name = hashlib.sha256("".join(keys).encode()).hexdigest()[:24]
+        with atomic_path(folder / f"{name}.safetensors") as tmp:
+            vectors = vectors.detach().float().contiguous().cpu()
+            save_file({"vectors": vectors}, str(tmp), metadata={"keys": json.dumps(keys)})
 
 
 # ----------------------------------------------------------------------------- RankTower interaction head
@@ -286,6 +279,7 @@ class TwoTowerRanker(Ranker):
     # ----------------------------------------------------------------------------- building
     @classmethod
     def load_backbone(cls, settings: RankerSettings) -> tuple[nn.Module, Any]:
+        # peft/transformers load on first use: importing the families stays torch-only
         from transformers import AutoModel, AutoTokenizer
 
         path = settings.model_name_or_path
@@ -502,9 +496,6 @@ def export_sentence_transformers(ranker: TwoTowerRanker, out: str | os.PathLike)
         ValueError: the interaction scorer (its head is not a sentence-transformers module), or
             ``out`` exists already.
     """
-    import copy
-    import shutil
-
     if ranker.doc_encoder is not None:
         raise ValueError("export to sentence-transformers needs one encoder for both towers; this ranker has a "
                          "frozen document tower (freeze_doc_tower), so its two towers differ")
@@ -516,9 +507,7 @@ def export_sentence_transformers(ranker: TwoTowerRanker, out: str | os.PathLike)
     target = Path(out)
     if target.exists():
         raise ValueError(f"{target} exists already; give a new folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=target.parent))
-    try:
+    with staged_dir(target.parent, ".tmp-export-") as tmp:
         backbone = ranker.backbone
         if ranker.is_peft:
             backbone = copy.deepcopy(backbone).merge_and_unload()
@@ -549,7 +538,4 @@ def export_sentence_transformers(ranker: TwoTowerRanker, out: str | os.PathLike)
             json.dumps({"similarity_fn_name": similarity, "prompts": {}, "default_prompt_name": None}, indent=2)
         )
         os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
