@@ -109,6 +109,14 @@ class RankingTrainingArguments(TrainingArguments):
     early_stopping_threshold: float = field(
         default=0.0, metadata={"help": "the least improvement of metric_for_best_model that resets the patience"}
     )
+    head_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "learning rate of the parameters llmrank adds outside the pretrained backbone (e.g. the "
+            "two-tower interaction head), which start from random and need a larger step than the backbone; "
+            "None: learning_rate for all. Same schedule, warm-up and weight decay as the rest"
+        },
+    )
 
     def __post_init__(self) -> None:
         # Trainer falls back to `eval_loss` when `load_best_model_at_end` has no metric, but our
@@ -403,6 +411,7 @@ def _objective_terms(objective: Any, where: str) -> list[dict[str, Any]]:
 # training (torch's optimizer, the scheduler) after the output folder exists
 _TRAINING_RANGES: dict[str, tuple[float, bool]] = {
     "learning_rate": (0.0, False),
+    "head_learning_rate": (0.0, True),
     "weight_decay": (0.0, False),
     "per_device_train_batch_size": (1, False),
     "per_device_eval_batch_size": (1, False),

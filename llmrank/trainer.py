@@ -105,6 +105,30 @@ class RankingTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001
         return self._sampler if self._sampler is not None else super()._get_train_sampler(train_dataset)
 
+    def create_optimizer(self, model=None):  # noqa: ANN001, ANN201
+        """Trainer's optimizer; with ``head_learning_rate`` each of its parameter groups is split into
+        the backbone part (``learning_rate``) and the head part (``head_learning_rate``), keeping the
+        group's weight decay. The scheduler, built afterwards, scales both groups alike."""
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        head_lr = getattr(self.args, "head_learning_rate", None)
+        if not fresh or head_lr is None:
+            return optimizer
+        opt_model = self.model if model is None else model
+        head = {id(p) for n, p in opt_model.named_parameters() if not n.startswith("backbone.")}
+        if not head:
+            raise ValueError(
+                f"training.head_learning_rate = {head_lr} but the {getattr(opt_model, 'family', 'model')} ranker "
+                "has no parameters outside its backbone; remove head_learning_rate"
+            )
+        for group in list(optimizer.param_groups):
+            moved = [p for p in group["params"] if id(p) in head]
+            if moved:
+                group["params"] = [p for p in group["params"] if id(p) not in head]
+                optimizer.add_param_group({**{k: v for k, v in group.items() if k != "params"}, "params": moved, "lr": head_lr})
+        optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
+        return optimizer
+
     # ----------------------------------------------------------------------------- loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
         targets = {k: inputs.pop(k) for k in TARGET_KEYS if k in inputs}

@@ -203,3 +203,30 @@ def _loss(ranker: TwoTowerRanker, lists: list[RankingList]) -> float:
     targets = {k: batch.pop(k) for k in ("labels", "list_mask")}
     with torch.no_grad():
         return float(Objective([{"name": "softmax"}])(ranker(**batch), targets)[0])
+
+
+def test_head_learning_rate_gives_the_interaction_head_its_own_step(tiny_bert: str, tmp_path: Path) -> None:
+    """``training.head_learning_rate``: the randomly initialised interaction head gets its own learning
+    rate (same schedule and weight decay), the backbone keeps ``learning_rate``; a ranker without
+    parameters outside its backbone is told so."""
+    from llmrank.config import RankingTrainingArguments
+    from llmrank.losses import Objective
+    from llmrank.trainer import RankingTrainer
+
+    args = RankingTrainingArguments(output_dir=str(tmp_path), learning_rate=1e-5, head_learning_rate=1e-2,
+                                    weight_decay=0.01, use_cpu=True, report_to="none")  # fmt: skip
+    ranker = _build(tiny_bert, scorer="interaction", head_dim=8)
+    trainer = RankingTrainer(model=ranker, args=args, objective=Objective([{"name": "softmax"}]))
+    optimizer = trainer.create_optimizer()
+    head = {id(p) for p in ranker.head.parameters()}
+    by_lr: dict[float, set[int]] = {}
+    for group in optimizer.param_groups:
+        by_lr.setdefault(group["lr"], set()).update(id(p) for p in group["params"])
+    assert by_lr[1e-2] == head
+    assert by_lr[1e-5] == {id(p) for n, p in ranker.named_parameters() if n.startswith("backbone.") and p.requires_grad}
+    # weight decay is kept per group: the head's biases/LayerNorm have none, its weights have 0.01
+    assert {g["weight_decay"] for g in optimizer.param_groups if g["lr"] == 1e-2} == {0.0, 0.01}
+
+    plain = RankingTrainer(model=_build(tiny_bert), args=args, objective=Objective([{"name": "softmax"}]))
+    with pytest.raises(ValueError, match="no parameters outside its backbone; remove head_learning_rate"):
+        plain.create_optimizer()
