@@ -62,11 +62,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from llmrank.checkpoint_layout import EXPORT_META
 from llmrank.data.record import Doc, RankingList
 from llmrank.export_yes_no import export_causal_lm, export_vllm_seq_cls
 from llmrank.io_utils import replace_dir
 from llmrank.loading import load_ranker
-from llmrank.model_card import EXPORT_META, write_model_card
+from llmrank.model_card import write_model_card
 from llmrank.rankers.base import CONFIG_NAME, Ranker, _version
 
 logger = logging.getLogger(__name__)
