@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from llmrank.commands import CLIError
+from llmrank.commands.export import FORMATS
+
+#: llmrank.hub.PUSH_FORMATS, built without importing torch (tests/test_cli_errors.py checks they agree)
+PUSH_FORMATS = ("auto", *FORMATS)
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from llmrank.commands.export import FORMATS
-
-    # llmrank.hub.PUSH_FORMATS, built without importing torch (tests/test_cli_errors.py checks they agree)
-    PUSH_FORMATS = ("auto", *FORMATS)  # noqa: N806
     p = subparsers.add_parser(
         "push",
         help="push a checkpoint to the Hugging Face Hub",
@@ -36,8 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmrank.commands import CLIError
-    from llmrank.hub import push_checkpoint
+    from llmrank.hub import push_checkpoint  # imports torch: not for `llmrank --help`
 
     if not Path(args.model).is_dir():
         raise CLIError(f"--model {args.model} is not a checkpoint folder (push uploads a local llmrank checkpoint)")
