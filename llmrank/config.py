@@ -2,7 +2,9 @@
 
 A recipe has the sections ``model`` (:class:`~llmrank.rankers.base.RankerSettings`), ``lora``
 (null = full fine-tune), ``data``, ``objective`` (a list of weighted loss terms), ``distill``
-(BAR), ``hub`` and ``training`` (any :class:`transformers.TrainingArguments` field plus ours).
+(BAR) and ``training`` (any :class:`transformers.TrainingArguments` field plus ours; the Hub push
+is TrainingArguments' ``push_to_hub`` / ``hub_model_id`` / ``hub_strategy`` / ``hub_private_repo`` /
+``hub_revision`` / ``hub_token``, see :mod:`llmrank.hub`).
 
 Command-line overrides go on top: ``--config recipe.yaml --learning_rate=1e-4
 --model.max_length=256 --data.group_size 8``. A bare key is a ``training`` field; other sections
@@ -28,7 +30,14 @@ from llmrank.metrics import mrr_key
 from llmrank.rankers.base import LoraSettings, RankerSettings
 from llmrank.suggest import did_you_mean
 
-SECTIONS = ("model", "lora", "data", "objective", "distill", "hub", "training")
+SECTIONS = ("model", "lora", "data", "objective", "distill", "training")
+#: the one-line answer to a recipe that still has the old ``hub:`` section
+HUB_MOVED = (
+    "the `hub:` section is gone; push with the training keys training.push_to_hub: true, "
+    "training.hub_model_id (was hub.repo_id), training.hub_strategy (end | every_save), "
+    "training.hub_private_repo (was hub.private), training.hub_revision (was hub.revision); "
+    "LoRA is merged by the default export (`llmrank push --format llmrank --merge-lora` for llmrank's layout)"
+)
 
 
 class RecipeError(ValueError):
@@ -81,17 +90,6 @@ class DistillArgs:
 
 
 @dataclass
-class HubArgs:
-    """Push to the Hugging Face Hub at the end of training or on every save."""
-
-    repo_id: str | None = None
-    private: bool = False
-    strategy: str = "end"  # end | every_save
-    merge_lora: bool = False
-    revision: str | None = None
-
-
-@dataclass
 class RankingTrainingArguments(TrainingArguments):
     """``TrainingArguments`` with llmrank's defaults: keep our columns, no remote loggers."""
 
@@ -117,6 +115,8 @@ class RankingTrainingArguments(TrainingArguments):
             "None: learning_rate for all. Same schedule, warm-up and weight decay as the rest"
         },
     )
+    #: llmrank pushes the model (in its family's standard layout) at the end, or after every save too
+    hub_strategy: str = field(default="end", metadata={"help": "end | every_save (llmrank.hub)"})
 
     def __post_init__(self) -> None:
         # Trainer falls back to `eval_loss` when `load_best_model_at_end` has no metric, but our
@@ -134,7 +134,6 @@ class Recipe:
     objective: list[dict[str, Any]] = field(default_factory=lambda: [{"name": "softmax", "weight": 1.0}])
     lora: LoraSettings | None = None
     distill: DistillArgs | None = None
-    hub: HubArgs | None = None
     source: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -146,8 +145,8 @@ class Recipe:
         out["data"] = dataclasses.asdict(self.data)
         out["objective"] = self.objective
         out["distill"] = dataclasses.asdict(self.distill) if self.distill else None
-        out["hub"] = dataclasses.asdict(self.hub) if self.hub else None
-        out["training"] = dict(self.raw.get("training", {}))
+        # a token given as training.hub_token is used, never written (recipe.yaml, model card)
+        out["training"] = {k: v for k, v in self.raw.get("training", {}).items() if k != "hub_token"}
         return out
 
     def save(self, path: str | Path) -> None:
@@ -275,7 +274,6 @@ _SECTION_CLASSES: dict[str, type] = {
     "lora": LoraSettings,
     "data": DataArgs,
     "distill": DistillArgs,
-    "hub": HubArgs,
     "training": RankingTrainingArguments,
 }
 
@@ -302,6 +300,8 @@ def load_recipe(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise RecipeError(f"{at}: not valid YAML: {' '.join(str(problem).split())}") from None
         if not isinstance(raw, dict):
             raise RecipeError(f"{p}: a recipe is a mapping with sections {', '.join(SECTIONS)}")
+    if "hub" in raw or any(key.split(".")[0] == "hub" for key in overrides or {}):
+        raise RecipeError(f"{where}: {HUB_MOVED}")
     for key in raw:
         if key not in SECTIONS:
             raise RecipeError(f"{where}: unknown section {key!r}{did_you_mean(key, SECTIONS)}")
@@ -338,10 +338,8 @@ def recipe_from_dict(raw: dict[str, Any], where: str = "recipe", source: str | N
     if raw.get("distill"):
         _check_keys("distill", raw["distill"], DistillArgs, where)
         distill = DistillArgs(**_typed("distill", raw["distill"], DistillArgs))
-    hub = None
-    if raw.get("hub"):
-        _check_keys("hub", raw["hub"], HubArgs, where)
-        hub = HubArgs(**_typed("hub", raw["hub"], HubArgs))
+    if "hub" in raw:
+        raise RecipeError(f"{where}: {HUB_MOVED}")
 
     training_raw = dict(raw.get("training") or {})
     _check_keys("training", training_raw, RankingTrainingArguments, where)
@@ -354,6 +352,7 @@ def recipe_from_dict(raw: dict[str, Any], where: str = "recipe", source: str | N
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"{where}: training: {' '.join(str(exc).split())}") from None
     _check_best_model(where, training, data)
+    _check_hub(where, training)
     out = Path(training.output_dir)
     if out.exists() and not out.is_dir():
         raise RecipeError(f"{where}: training.output_dir {out} is a file; give a folder path")
@@ -366,7 +365,6 @@ def recipe_from_dict(raw: dict[str, Any], where: str = "recipe", source: str | N
         objective=objective,
         lora=lora,
         distill=distill,
-        hub=hub,
         source=source,
         raw=clean,
     )
@@ -449,6 +447,18 @@ def _check_ranges(where: str, values: dict[str, Any], ranges: dict[str, tuple[fl
             raise RecipeError(f"{where}: {section}.{key} = {value!r} is invalid; it must be {bound}")
     if section == "training" and (values.get("warmup_ratio") or 0) > 1:
         raise RecipeError(f"{where}: training.warmup_ratio = {values['warmup_ratio']!r} is invalid; it is a fraction in [0, 1]")
+
+
+def _check_hub(where: str, training: RankingTrainingArguments) -> None:
+    """The push settings llmrank can honour, checked before anything is trained or written."""
+    strategy = str(getattr(training.hub_strategy, "value", training.hub_strategy))
+    if strategy not in ("end", "every_save"):
+        raise RecipeError(
+            f"{where}: training.hub_strategy = {strategy!r} is not supported; llmrank pushes models, never "
+            "trainer resume state: use end or every_save"
+        )
+    if training.push_to_hub and not training.hub_model_id:
+        raise RecipeError(f"{where}: training.push_to_hub needs training.hub_model_id ('namespace/name', e.g. me/rankt5-base)")
 
 
 def _check_best_model(where: str, training: RankingTrainingArguments, data: DataArgs) -> None:

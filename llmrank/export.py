@@ -62,11 +62,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from llmrank.checkpoint_layout import EXPORT_META
 from llmrank.data.record import Doc, RankingList
 from llmrank.export_yes_no import export_causal_lm, export_vllm_seq_cls
 from llmrank.io_utils import replace_dir
 from llmrank.loading import load_ranker
-from llmrank.model_card import EXPORT_META, write_model_card
+from llmrank.merge import merge_ranker
+from llmrank.model_card import write_model_card
 from llmrank.rankers.base import CONFIG_NAME, Ranker, _version
 
 logger = logging.getLogger(__name__)
@@ -488,9 +490,7 @@ def export_ranker(
     lora = ranker.settings.lora
     merged = False
     if ranker.is_peft and not adapter:
-        # fold W + (alpha/r)·B·A into the weights (what llmrank.merge does; not imported: merge -> hub -> export)
-        ranker.backbone = ranker.backbone.merge_and_unload()
-        ranker.settings.lora = None
+        merge_ranker(ranker)  # fold W + (alpha/r)·B·A into the weights
         merged = True
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,93 +1,64 @@
 """Share checkpoints on the Hugging Face Hub: validate, export, card, one commit.
 
-:func:`push_checkpoint` is what ``llmrank push`` and the trainer's ``hub:`` block call. By default
-(``format: auto``) the checkpoint is first exported (:mod:`llmrank.export`) to the standard layout
-of its family, which other tools load: a sentence-transformers / transformers sequence-classification
-folder for cross-encoders, a stock T5 or causal LM for seq2seq and FIRST (LoRA merged, or a PEFT
-adapter with ``adapter``). A checkpoint that cannot be exported exactly (e.g. ``cls`` pooling on
-BERT) is pushed in llmrank's own layout with a warning naming why; ``format: llmrank`` asks for
-that layout, and an explicit standard format that cannot be written is an error.
+:func:`push_checkpoint` is what ``llmrank push`` and the trainer call. The trainer is driven by
+``TrainingArguments``' own hub fields (``push_to_hub``, ``hub_model_id``, ``hub_strategy`` ``end`` |
+``every_save``, ``hub_private_repo``, ``hub_revision``, ``hub_token``) through
+:class:`HubPushMixin`, which routes ``Trainer``'s push hooks here, as TRL's trainers route
+``create_model_card`` to their own cards.
+
+By default (``format="auto"``) the checkpoint is first exported (:mod:`llmrank.export`) to the
+standard layout of its family, which other tools load: a sentence-transformers / transformers
+sequence-classification folder for cross-encoders, a stock T5 or causal LM for seq2seq and FIRST
+(LoRA merged, or a PEFT adapter with ``adapter``). A checkpoint that cannot be exported exactly
+(e.g. ``cls`` pooling on BERT) is pushed in llmrank's own layout with a warning naming why;
+``format="llmrank"`` asks for that layout, and an explicit standard format that cannot be
+written is an error.
 
 A push is a single Hub commit (``HfApi.create_commit``): either every file lands, or none does,
 so a failed push never leaves a half-updated model that a later push could not fix. Stale model
-files of any layout (say ``adapter/`` after pushing a merged model over an adapter one, or
-llmrank's ``backbone/`` after pushing the standard layout) are deleted in that same commit, so
-the repo always loads as what was pushed last.
+files of any layout (say ``adapter/`` after pushing a merged model over an adapter one) are
+deleted in that same commit, so the repo always loads as what was pushed last. Not
+``HfApi.upload_folder``: with ``hf_xet`` (huggingface_hub >= 1.x) it commits in batches and
+retries a failed commit of more than 20 files in several smaller commits, so a failed push
+could leave a half-updated repo.
 
-The token comes from ``token=``, else ``HF_TOKEN`` or the ``hf auth login`` cache (through
-:func:`huggingface_hub.get_token`). It is handed to ``HfApi`` and never printed, logged or
-written to a file.
+The token comes from ``token=`` (``training.hub_token``), else ``HF_TOKEN`` or the
+``hf auth login`` cache (:func:`huggingface_hub.get_token`). It is handed to ``HfApi`` and never
+printed, logged or written to a file (``training_args.bin`` is saved without it).
 """
 
 from __future__ import annotations
 
-import fnmatch
+import copy
 import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
+from huggingface_hub.errors import HfHubHTTPError
+
+from llmrank.checkpoint_layout import (
+    CONFIG_NAME,
+    EXPORT_META,
+    check_checkpoint,
+    is_adapter_checkpoint,
+    is_model_file,
+    shareable_files,
+)
 from llmrank.export import FORMATS, ExportError, default_format, export_checkpoint
-from llmrank.model_card import EXPORT_META
-from llmrank.rankers.base import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME, HEAD_NAME, TOKENIZER_DIR
+from llmrank.merge import merge_lora as merge_lora_into
+from llmrank.model_card import write_model_card
 
 logger = logging.getLogger(__name__)
 
+#: ``training.hub_strategy`` values llmrank pushes with (a model, never trainer resume state)
 STRATEGIES = ("end", "every_save")
-
-#: Paths (relative, POSIX) never uploaded: trainer resume state, pickles, nested checkpoints,
-#: caches and our own temporary folders. Weights are pushed as safetensors only, so that
-#: loading a pushed model never unpickles anything.
-EXCLUDE_PATTERNS = (
-    "checkpoint-*",
-    "checkpoint-*/*",
-    "optimizer.*",
-    "scheduler.*",
-    "scaler.*",
-    "rng_state*",
-    "training_args.bin",
-    "*.pt",
-    "*.pth",
-    "*.bin",
-    "*.pkl",
-    ".*",
-    "*/.*",
-    "__pycache__/*",
-    "*/__pycache__/*",
-    ".tmp-*",
-)
-
-#: Top-level entries that make up the model itself; remote ones not in a new push are deleted.
-LAYOUT_ENTRIES = (BACKBONE_DIR, ADAPTER_DIR, TOKENIZER_DIR, HEAD_NAME)
-#: Top-level files of the standard layouts (and of llmrank's config); stale ones are deleted too.
-STANDARD_LAYOUT_PATTERNS = (
-    CONFIG_NAME,
-    EXPORT_META,
-    "config.json",
-    "generation_config.json",
-    "model*.safetensors",
-    "model.safetensors.index.json",
-    "adapter_config.json",
-    "adapter_model.safetensors",
-    "tokenizer*",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "chat_template.jinja",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-    "modules.json",
-    "config_sentence_transformers.json",
-    "sentence_bert_config.json",
-)
 #: ``format`` values of a push: ``auto`` (the family's standard layout) or an export format
 PUSH_FORMATS = ("auto", *FORMATS)
 
@@ -96,59 +67,6 @@ _REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 class HubError(ValueError):
     """A push that cannot go ahead (bad repo id, no token, Hub refused); one line, no token in it."""
-
-
-@dataclass
-class HubSettings:
-    """The recipe's ``hub:`` block.
-
-    ``strategy``: ``end`` pushes once after training, ``every_save`` after every checkpoint
-    save (each push is one blocking commit of the output folder). ``revision``: a branch
-    (created from ``main`` if missing); ``None`` pushes to ``main``. ``format``: ``auto``
-    (default: the family's standard layout, see the module docstring), ``sentence-transformers``,
-    ``transformers``, ``vllm`` or ``llmrank``. Standard layouts merge LoRA unless ``adapter``
-    (a PEFT adapter folder); ``merge_lora`` merges an adapter in the ``llmrank`` layout.
-    """
-
-    repo_id: str
-    private: bool = False
-    strategy: str = "end"
-    merge_lora: bool = False
-    revision: str | None = None
-    format: str = "auto"
-    adapter: bool = False
-
-    def __post_init__(self) -> None:
-        validate_repo_id(self.repo_id)
-        if self.strategy not in STRATEGIES:
-            raise HubError(f"hub.strategy {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
-        if self.format not in PUSH_FORMATS:
-            raise HubError(f"hub.format {self.format!r} is not one of {', '.join(PUSH_FORMATS)}")
-        if self.adapter and self.merge_lora:
-            raise HubError("hub.adapter and hub.merge_lora contradict each other; choose one")
-
-    @classmethod
-    def from_any(cls, obj: HubSettings | Mapping[str, Any] | Any) -> HubSettings:
-        """Accept a :class:`HubSettings`, a mapping (YAML) or any dataclass with the same fields."""
-        if isinstance(obj, HubSettings):
-            return obj
-        if is_dataclass(obj) and not isinstance(obj, type):
-            obj = asdict(obj)
-        elif not isinstance(obj, Mapping):
-            obj = {f.name: getattr(obj, f.name) for f in fields(cls) if hasattr(obj, f.name)}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(obj) - known)
-        if unknown:
-            raise HubError(f"unknown hub setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        if not obj.get("repo_id"):
-            raise HubError("hub.repo_id is required (e.g. 'your-name/rankt5-base-softmax')")
-        return cls(**obj)
-
-    def should_push(self, event: str) -> bool:
-        """``event`` is ``"save"`` (a checkpoint was written) or ``"end"`` (training finished)."""
-        if event not in ("save", "end"):
-            raise ValueError(f"event must be 'save' or 'end', not {event!r}")
-        return event == "end" or self.strategy == "every_save"
 
 
 def validate_repo_id(repo_id: str) -> str:
@@ -171,155 +89,89 @@ def resolve_token(token: str | None = None) -> str:
     """The explicit token, else ``HF_TOKEN`` / the login cache; :class:`HubError` if none."""
     if token:
         return token
-    from huggingface_hub import get_token
-
     found = get_token()
     if not found:
         raise HubError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access)")
     return found
 
 
-# --------------------------------------------------------------------------------- checkpoints
-def checkpoint_problems(ckpt_dir: str | os.PathLike) -> list[str]:
-    """What a checkpoint folder lacks to be loadable by :func:`llmrank.load_ranker` (empty: fine)."""
-    path = Path(ckpt_dir)
-    if not path.is_dir():
-        return [f"{path} (folder does not exist)"]
-    missing = []
-    if not (path / CONFIG_NAME).is_file():
-        missing.append(CONFIG_NAME)
-    tok = path / TOKENIZER_DIR
-    if not tok.is_dir() or not any(tok.iterdir()):
-        missing.append(f"{TOKENIZER_DIR}/")
-    backbone, adapter = path / BACKBONE_DIR, path / ADAPTER_DIR
-    if backbone.is_dir():
-        if not (backbone / "config.json").is_file():
-            missing.append(f"{BACKBONE_DIR}/config.json")
-        if not list(backbone.glob("*.safetensors")):
-            missing.append(f"{BACKBONE_DIR}/*.safetensors")
-    elif adapter.is_dir():
-        for name in ("adapter_config.json", "adapter_model.safetensors"):
-            if not (adapter / name).is_file():
-                missing.append(f"{ADAPTER_DIR}/{name}")
-    else:
-        missing.append(f"{BACKBONE_DIR}/ or {ADAPTER_DIR}/")
-    return missing
-
-
-def check_checkpoint(ckpt_dir: str | os.PathLike) -> Path:
-    """Raise ``FileNotFoundError`` naming every missing piece of the checkpoint layout."""
-    missing = checkpoint_problems(ckpt_dir)
-    if missing:
-        raise FileNotFoundError(
-            f"{ckpt_dir} is not a complete llmrank checkpoint; missing: {', '.join(missing)} "
-            "(save it with Ranker.save_pretrained / the trainer)"
-        )
-    return Path(ckpt_dir)
-
-
-def is_adapter_checkpoint(ckpt_dir: str | os.PathLike) -> bool:
-    path = Path(ckpt_dir)
-    return (path / ADAPTER_DIR).is_dir() and not (path / BACKBONE_DIR).is_dir()
-
-
-def upload_files(ckpt_dir: str | os.PathLike, exclude: Iterable[str] = EXCLUDE_PATTERNS) -> list[str]:
-    """Relative POSIX paths of the files a push uploads, sorted (see :data:`EXCLUDE_PATTERNS`)."""
-    root = Path(ckpt_dir)
-    patterns = tuple(exclude)
-    out = []
-    for file in root.rglob("*"):
-        if not file.is_file():
-            continue
-        rel = file.relative_to(root).as_posix()
-        if any(fnmatch.fnmatch(rel, p) for p in patterns):
-            continue
-        out.append(rel)
-    return sorted(out)
-
-
 # --------------------------------------------------------------------------------- pushing
 def push_checkpoint(
     ckpt_dir: str | os.PathLike,
-    hub_settings: HubSettings | Mapping[str, Any] | Any,
-    token: str | None = None,
+    repo_id: str,
     *,
+    token: str | None = None,
+    private: bool | None = None,
+    revision: str | None = None,
+    format: str = "auto",
+    adapter: bool = False,
+    merge_lora: bool = False,
     commit_message: str | None = None,
     endpoint: str | None = None,
     write_card: bool = True,
     card_kwargs: Mapping[str, Any] | None = None,
 ) -> str:
-    """Push an llmrank checkpoint folder to the Hub in one commit; returns the commit URL.
+    """Push an llmrank checkpoint folder to ``repo_id`` in one commit; returns the commit URL.
 
-    Steps: validate the settings and the folder, find a token (before any request), export the
-    checkpoint to a temporary folder in the layout of ``settings.format`` (``llmrank``: merge LoRA
-    there if ``merge_lora`` and the checkpoint is an adapter), (re)write the model card with the
-    repo id, create the repo (``exist_ok``) and the branch, then one ``create_commit`` adding every
-    file of :func:`upload_files` and deleting stale model files. ``endpoint`` defaults to
-    ``HF_ENDPOINT`` / huggingface.co.
+    Steps: validate the arguments and the folder, find a token (before any request), export the
+    checkpoint to a temporary folder in the layout ``format`` (``auto``: the family's standard
+    layout; standard layouts merge LoRA unless ``adapter``, a PEFT adapter folder; ``llmrank`` with
+    ``merge_lora`` merges an adapter checkpoint there), (re)write the model card with the repo id,
+    create the repo (``exist_ok``; ``private`` applies to a new repo) and the branch ``revision``
+    (from ``main``), then one ``create_commit`` adding every shareable file and deleting stale
+    model files. ``endpoint`` defaults to ``HF_ENDPOINT`` / huggingface.co.
     """
-    settings = HubSettings.from_any(hub_settings)
+    validate_repo_id(repo_id)
+    if format not in PUSH_FORMATS:
+        raise HubError(f"push format {format!r} is not one of {', '.join(PUSH_FORMATS)}")
+    if adapter and merge_lora:
+        raise HubError("adapter and merge_lora contradict each other; choose one")
     src = check_checkpoint(ckpt_dir)
     secret = resolve_token(token)
 
-    tmp_root: Path | None = None
+    tmp_root = Path(tempfile.mkdtemp(prefix=".tmp-push-"))
     try:
-        folder = src
-        fmt = settings.format
+        folder, fmt = src, format
         if fmt == "auto":
-            family = json.loads((src / CONFIG_NAME).read_text()).get("family", "")
-            fmt = default_format(family) or "llmrank"
+            fmt = default_format(json.loads((src / CONFIG_NAME).read_text()).get("family", "")) or "llmrank"
         if fmt != "llmrank":
-            tmp_root = Path(tempfile.mkdtemp(prefix=".tmp-push-"))
             try:
-                folder = export_checkpoint(src, tmp_root / "export", fmt, adapter=settings.adapter, write_card=False)
+                folder = export_checkpoint(src, tmp_root / "export", fmt, adapter=adapter, write_card=False)
             except ExportError as exc:
-                if settings.format != "auto":
+                if format != "auto":
                     raise
                 logger.warning("pushing the llmrank layout: the %s export is not exact for this checkpoint (%s)", fmt, exc)
                 folder, fmt = src, "llmrank"
-        if fmt == "llmrank" and settings.adapter:
-            raise HubError("hub.adapter needs a standard format (sentence-transformers, transformers, vllm)")
-        if fmt == "llmrank" and settings.merge_lora and is_adapter_checkpoint(src):
-            from llmrank.merge import merge_lora
-
-            tmp_root = tmp_root or Path(tempfile.mkdtemp(prefix=".tmp-push-"))
-            folder = merge_lora(src, tmp_root / "merged", write_card=False)
+        if fmt == "llmrank" and adapter:
+            raise HubError("adapter needs a standard format (sentence-transformers, transformers, vllm)")
+        if fmt == "llmrank" and merge_lora and is_adapter_checkpoint(src):
+            folder = merge_lora_into(src, tmp_root / "merged", write_card=False)
         if write_card:
-            from llmrank.model_card import write_model_card
-
-            write_model_card(folder, repo_id=settings.repo_id, **dict(card_kwargs or {}))
-        return _commit_folder(folder, settings, secret, commit_message=commit_message, endpoint=endpoint)
+            write_model_card(folder, repo_id=repo_id, **dict(card_kwargs or {}))
+        return _commit_folder(folder, repo_id, secret, private=private, revision=revision,
+                              message=commit_message or _default_message(folder), endpoint=endpoint)  # fmt: skip
     finally:
-        if tmp_root is not None:
-            shutil.rmtree(tmp_root, ignore_errors=True)
+        shutil.rmtree(tmp_root, ignore_errors=True)
 
 
 def _commit_folder(
-    folder: Path, settings: HubSettings, token: str, *, commit_message: str | None, endpoint: str | None
+    folder: Path, repo: str, token: str, *, private: bool | None, revision: str | None, message: str, endpoint: str | None
 ) -> str:
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
-    files = upload_files(folder)
+    files = shareable_files(folder)
     api = HfApi(endpoint=endpoint, token=token)
-    repo = settings.repo_id
     try:
-        api.create_repo(repo, private=settings.private, exist_ok=True, repo_type="model")
-        if settings.revision and settings.revision != "main":
-            api.create_branch(repo, branch=settings.revision, exist_ok=True, repo_type="model")
-        remote = set(api.list_repo_files(repo, revision=settings.revision, repo_type="model"))
+        api.create_repo(repo, private=private, exist_ok=True, repo_type="model")
+        if revision and revision != "main":
+            api.create_branch(repo, branch=revision, exist_ok=True, repo_type="model")
+        remote = api.list_repo_files(repo, revision=revision, repo_type="model")
+        stale = sorted(name for name in set(remote) - set(files) if is_model_file(name))
         ops: list[Any] = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(folder / rel)) for rel in files]
-        keep = set(files)
-        stale = sorted(name for name in remote if name not in keep and _is_model_file(name))
         ops += [CommitOperationDelete(path_in_repo=name) for name in stale]
-        message = commit_message or _default_message(folder)
-        info = api.create_commit(
-            repo, ops, commit_message=message, revision=settings.revision, repo_type="model"
-        )
+        info = api.create_commit(repo, ops, commit_message=message, revision=revision, repo_type="model")
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
         hint = {401: "the token is invalid or expired", 403: "the token lacks write access to this namespace"}
-        detail = hint.get(status) or _first_line(str(exc))
+        detail = hint.get(status) or (str(exc).strip().splitlines() or ["unknown error"])[0]
         raise HubError(f"push to {repo} failed (HTTP {status}): {detail}") from None
     except Exception as exc:  # connection errors (httpx) and OS errors: one line, no traceback
         if not (isinstance(exc, OSError) or type(exc).__module__.split(".")[0].startswith("httpx")):
@@ -329,28 +181,69 @@ def _commit_folder(
     return str(info.commit_url) if hasattr(info, "commit_url") else str(info)
 
 
-def _is_model_file(name: str) -> bool:
-    """Part of some model layout (llmrank's or a standard one), so stale when not pushed again."""
-    if name.split("/", 1)[0] in LAYOUT_ENTRIES:
-        return True
-    return "/" not in name and any(fnmatch.fnmatch(name, p) for p in STANDARD_LAYOUT_PATTERNS)
-
-
 def _default_message(folder: Path) -> str:
-    if (folder / EXPORT_META).is_file():
-        try:
-            meta = json.loads((folder / EXPORT_META).read_text())
-            kind = "PEFT adapter" if meta.get("adapter") else f"{meta.get('format')} model"
-            return f"llmrank: upload {meta.get('family', 'ranker')} {kind}"
-        except (OSError, ValueError):
-            return "llmrank: upload ranker"
+    exported = (folder / EXPORT_META).is_file()
     try:
-        meta = json.loads((folder / CONFIG_NAME).read_text())
-        kind = "LoRA adapter" if (folder / ADAPTER_DIR).is_dir() and not (folder / BACKBONE_DIR).is_dir() else "model"
-        return f"llmrank: upload {meta.get('family', 'ranker')} {kind}"
+        meta = json.loads((folder / (EXPORT_META if exported else CONFIG_NAME)).read_text())
     except (OSError, ValueError):
         return "llmrank: upload ranker"
+    if exported:
+        kind = "PEFT adapter" if meta.get("adapter") else f"{meta.get('format')} model"
+    else:
+        kind = "LoRA adapter" if is_adapter_checkpoint(folder) else "model"
+    return f"llmrank: upload {meta.get('family', 'ranker')} {kind}"
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+# --------------------------------------------------------------------------------- training
+def args_without_token(args: Any) -> Any:
+    """A shallow copy of ``TrainingArguments`` without ``hub_token``, for ``training_args.bin``."""
+    clean = copy.copy(args)
+    clean.hub_token = None
+    return clean
+
+
+class HubPushMixin:
+    """``Trainer`` hooks that push with :func:`push_checkpoint` (put before ``Trainer`` in the bases).
+
+    With ``args.push_to_hub``, ``Trainer`` calls :meth:`init_hf_repo` when built (here: check the
+    repo id and find the token, before training starts; the repo is created by the first push),
+    :meth:`_push_from_checkpoint` after each checkpoint save (``hub_strategy: every_save``) and
+    pushes from :meth:`save_model` (the final model). Each push is one blocking commit of the folder
+    in its family's standard layout, with llmrank's model card (also :meth:`create_model_card`).
+    """
+
+    args: Any
+    recipe: Any
+
+    def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
+        self.hub_model_id = validate_repo_id(self.args.hub_model_id)
+        if self.is_world_process_zero():
+            resolve_token(token or self.args.hub_token)
+
+    def create_model_card(self, **kwargs: Any) -> None:
+        if self.is_world_process_zero():
+            write_model_card(self.args.output_dir, recipe=self.recipe, repo_id=self.args.hub_model_id)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        super().save_model(output_dir, _internal_call=True)  # type: ignore[misc]  # Trainer would push_to_hub
+        if self.args.push_to_hub and not _internal_call and self.is_world_process_zero():
+            self._push(output_dir or self.args.output_dir, None)
+
+    def push_to_hub(self, commit_message: str | None = None, blocking: bool = True, token: str | None = None,
+                    revision: str | None = None, private: bool | None = None, **kwargs: Any) -> str | None:  # fmt: skip
+        self.save_model(_internal_call=True)
+        if not self.is_world_process_zero():
+            return None
+        return self._push(self.args.output_dir, commit_message, token=token, revision=revision, private=private)
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        if self.is_world_process_zero() and self.args.hub_strategy == "every_save":
+            self._push(checkpoint_folder, f"llmrank: checkpoint at step {self.state.global_step}")
+
+    def _push(self, folder: str, message: str | None, *, token: str | None = None, revision: str | None = None,
+              private: bool | None = None) -> str:  # fmt: skip
+        args = self.args
+        return push_checkpoint(
+            folder, args.hub_model_id, token=token or args.hub_token, revision=revision or args.hub_revision,
+            private=args.hub_private_repo if private is None else private, commit_message=message,
+        )  # fmt: skip

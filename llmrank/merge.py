@@ -19,9 +19,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from llmrank.checkpoint_layout import (
+    ADAPTER_DIR,
+    BACKBONE_DIR,
+    CARD_NAME,
+    CONFIG_NAME,
+    LAYOUT_ENTRIES,
+    check_checkpoint,
+    shareable_files,
+)
 from llmrank.io_utils import replace_dir
 from llmrank.loading import load_ranker
-from llmrank.rankers.base import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME
+from llmrank.model_card import write_model_card
 
 __all__ = ["merge_lora", "merge_ranker"]
 
@@ -47,8 +56,6 @@ def merge_lora(
     Raises ``FileNotFoundError`` for an incomplete checkpoint, ``ValueError`` if it holds full
     weights already or ``out_dir`` exists (unless ``overwrite``). Returns ``out_dir``.
     """
-    from llmrank.hub import EXCLUDE_PATTERNS, LAYOUT_ENTRIES, check_checkpoint, upload_files
-
     src = check_checkpoint(ckpt_dir)
     if (src / BACKBONE_DIR).is_dir() or not (src / ADAPTER_DIR).is_dir():
         raise ValueError(f"{src} holds full weights ({BACKBONE_DIR}/), not a LoRA adapter: nothing to merge")
@@ -72,9 +79,9 @@ def merge_lora(
             # tokenizer from the model path, and plain AutoModel/AutoTokenizer users can load it
             ranker.tokenizer.save_pretrained(staged / BACKBONE_DIR)
         # side files of the adapter checkpoint (recipe, evaluation results, trainer state)
-        for rel in upload_files(src, EXCLUDE_PATTERNS):
+        for rel in shareable_files(src):
             top = rel.split("/", 1)[0]
-            if top in LAYOUT_ENTRIES or top in (CONFIG_NAME, "README.md"):
+            if top in LAYOUT_ENTRIES or top in (CONFIG_NAME, CARD_NAME):
                 continue
             dest = staged / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -88,8 +95,6 @@ def merge_lora(
         }
         (staged / CONFIG_NAME).write_text(json.dumps(new_meta, indent=2))
         if write_card:
-            from llmrank.model_card import write_model_card
-
             write_model_card(staged)
         replace_dir(staged, out)
     finally:

@@ -39,11 +39,9 @@ from llmrank.distill import (
     teacher_fingerprint,
     transform_settings,
 )
-from llmrank.hub import push_checkpoint
 from llmrank.io_utils import atomic_write_json, atomic_write_text
 from llmrank.loading import device_ranker
 from llmrank.losses import LOGPROB_LOSSES, NEEDS_REFERENCE, Objective
-from llmrank.model_card import write_model_card
 from llmrank.rankers import family_class
 from llmrank.trainer import (
     RankingTrainer,
@@ -219,17 +217,15 @@ def run_training(recipe: Recipe) -> TrainResult:
         trainer.add_callback(EarlyStoppingCallback(args.early_stopping_patience, args.early_stopping_threshold))
     _warn_uneven_last_batch(len(dataset), args)
     trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(args.output_dir)
-    if eval_lists and trainer.is_world_process_zero():
-        write_validation_curve(trainer.state, args, Path(args.output_dir) / "validation_curve.json")
     metrics: dict[str, float] = {}
     if eval_lists:
+        if trainer.is_world_process_zero():
+            write_validation_curve(trainer.state, args, Path(args.output_dir) / "validation_curve.json")
         metrics = trainer.evaluate()
         if trainer.is_world_process_zero():
             atomic_write_json(Path(args.output_dir) / "eval_results.json", _card_rows(recipe, metrics))
-            write_model_card(args.output_dir, recipe=recipe, repo_id=recipe.hub.repo_id if recipe.hub else None)
-    if recipe.hub is not None and recipe.hub.repo_id and trainer.is_world_process_zero():
-        push_checkpoint(args.output_dir, recipe.hub)
+    # the final model and its card (with the results above); with training.push_to_hub, pushed too
+    trainer.save_model(args.output_dir)
     return TrainResult(output_dir=args.output_dir, metrics=metrics, ranker=ranker)
 
 

@@ -4,7 +4,8 @@ Trainer keeps doing what it does well (schedules, accumulation, mixed precision,
 DeepSpeed through Accelerate, checkpoints and resume, logging); we override only
 ``compute_loss`` (the recipe's :class:`~llmrank.losses.Objective` over the ranker's ``[B, n]``
 scores), ``evaluate`` (nDCG@k / MRR@k on held-out lists) and the save/load hooks (our checkpoint
-layout: adapter or backbone + score head + tokenizer + resolved recipe + model card).
+layout: adapter or backbone + score head + tokenizer + resolved recipe + model card); the Hub push
+hooks come from :class:`~llmrank.hub.HubPushMixin` (``TrainingArguments.push_to_hub`` & co).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from llmrank.data.record import RankingList
-from llmrank.hub import push_checkpoint
+from llmrank.hub import HubPushMixin, args_without_token
 from llmrank.io_utils import atomic_write_json
 from llmrank.metrics import mrr_at_k, mrr_key, ndcg_at_k
 from llmrank.model_card import write_model_card
@@ -70,7 +71,7 @@ class _EpochSetter(TrainerCallback):
                 target.set_epoch(epoch)
 
 
-class RankingTrainer(Trainer):
+class RankingTrainer(HubPushMixin, Trainer):
     """Train any :class:`~llmrank.rankers.base.Ranker` with any :class:`~llmrank.losses.Objective`."""
 
     def __init__(
@@ -174,14 +175,10 @@ class RankingTrainer(Trainer):
             return
         ranker: Ranker = self.accelerator.unwrap_model(self.model)
         ranker.save_pretrained(output_dir, state_dict=state_dict)
-        torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+        torch.save(args_without_token(self.args), os.path.join(output_dir, "training_args.bin"))
         if self.recipe is not None:
             self.recipe.save(Path(output_dir) / "recipe.yaml")
-        hub = self.recipe.hub if self.recipe is not None else None
-        write_model_card(output_dir, recipe=self.recipe, repo_id=hub.repo_id if hub else None)
-        if hub is not None and hub.repo_id and hub.strategy == "every_save" and output_dir != self.args.output_dir:
-            # a checkpoint save: push it now (the final model is pushed by llmrank.train at the end)
-            push_checkpoint(output_dir, hub)
+        write_model_card(output_dir, recipe=self.recipe, repo_id=self.args.hub_model_id)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:  # noqa: ANN001
         ranker = self.accelerator.unwrap_model(model if model is not None else self.model)

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from llmrank.checkpoint_layout import shareable_files
 from llmrank.cli import main as cli_main
-from llmrank.hub import HubError, HubSettings, push_checkpoint, upload_files, validate_repo_id
+from llmrank.config import RecipeError, recipe_from_dict
+from llmrank.hub import HubError, push_checkpoint, validate_repo_id
 from llmrank.loading import load_ranker
 from llmrank.model_card import (
     build_model_card,
@@ -49,9 +51,10 @@ objective:
 data:
   train: org/msmarco-hard-negatives
   group_size: 8
-hub:
-  repo_id: me/tiny-ce
-  strategy: every_save
+training:
+  push_to_hub: true
+  hub_model_id: me/tiny-ce
+  hub_strategy: every_save
 """
 
 
@@ -135,7 +138,7 @@ def test_cli_push_single_commit_card_and_round_trip(
     assert len(commits) == 1 and hub.repos["me/tiny-ce"].commits[0]["summary"] == "v1"
     assert hub.repos["me/tiny-ce"].private
     remote = hub.files("me/tiny-ce")
-    assert set(remote) == set(upload_files(ckpt))
+    assert set(remote) == set(shareable_files(ckpt))
     assert {"README.md", "llmrank_config.json", "recipe.yaml", "beir_results.json", "backbone/config.json"} <= set(remote)
     assert any(p.startswith("tokenizer/") for p in remote)
     assert not any(p.startswith(("checkpoint-", "optimizer", "training_args")) for p in remote)
@@ -178,7 +181,7 @@ def test_cli_push_single_commit_card_and_round_trip(
 def test_snapshot_download_round_trip(hub: FakeHub, tmp_path: Path, tiny_bert: str, monkeypatch) -> None:
     ckpt = tmp_path / "ckpt"
     ranker = make_checkpoint(tiny_bert, ckpt)
-    push_checkpoint(ckpt, {"repo_id": "me/dl", "format": "llmrank"})
+    push_checkpoint(ckpt, "me/dl", format="llmrank")
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     import huggingface_hub.constants as constants
 
@@ -193,10 +196,10 @@ def test_snapshot_download_round_trip(hub: FakeHub, tmp_path: Path, tiny_bert: s
 def test_push_merge_lora_replaces_adapter(hub: FakeHub, tmp_path: Path, tiny_bert: str) -> None:
     ckpt = tmp_path / "lora"
     adapter = make_checkpoint(tiny_bert, ckpt, lora=True)
-    push_checkpoint(ckpt, {"repo_id": "me/lora", "format": "llmrank"}, token=TOKEN)
+    push_checkpoint(ckpt, "me/lora", format="llmrank", token=TOKEN)
     assert any(p.startswith("adapter/") for p in hub.files("me/lora"))
 
-    push_checkpoint(ckpt, HubSettings(repo_id="me/lora", merge_lora=True, format="llmrank"), token=TOKEN)
+    push_checkpoint(ckpt, "me/lora", merge_lora=True, format="llmrank", token=TOKEN)
     remote = hub.files("me/lora")
     assert not any(p.startswith("adapter/") for p in remote), "stale adapter left next to merged weights"
     assert any(p.startswith("backbone/") and p.endswith(".safetensors") for p in remote)
@@ -211,10 +214,10 @@ def test_push_merge_lora_replaces_adapter(hub: FakeHub, tmp_path: Path, tiny_ber
 def test_push_to_branch(hub: FakeHub, tmp_path: Path, tiny_bert: str) -> None:
     ckpt = tmp_path / "ckpt"
     make_checkpoint(tiny_bert, ckpt)
-    push_checkpoint(ckpt, {"repo_id": "me/br", "revision": "step-100", "format": "llmrank"}, token=TOKEN)
+    push_checkpoint(ckpt, "me/br", revision="step-100", format="llmrank", token=TOKEN)
     assert hub.files("me/br", "main") == {}
     assert "llmrank_config.json" in hub.files("me/br", "step-100")
-    push_checkpoint(ckpt, {"repo_id": "me/br", "revision": "step-100", "format": "llmrank"}, token=TOKEN)  # exists
+    push_checkpoint(ckpt, "me/br", revision="step-100", format="llmrank", token=TOKEN)  # exists
 
 
 def test_failed_commit_leaves_repo_untouched_and_retry_fixes(hub: FakeHub, tmp_path: Path, tiny_bert: str) -> None:
@@ -222,12 +225,12 @@ def test_failed_commit_leaves_repo_untouched_and_retry_fixes(hub: FakeHub, tmp_p
     make_checkpoint(tiny_bert, ckpt)
     hub.fail_commit = True
     with pytest.raises(HubError) as info:
-        push_checkpoint(ckpt, {"repo_id": "me/flaky"}, token=TOKEN)
+        push_checkpoint(ckpt, "me/flaky", token=TOKEN)
     assert "HTTP 500" in str(info.value) and len(str(info.value).splitlines()) == 1
     assert TOKEN not in str(info.value)
     assert hub.files("me/flaky") == {}  # nothing half-uploaded
     hub.fail_commit = False
-    push_checkpoint(ckpt, {"repo_id": "me/flaky"}, token=TOKEN)
+    push_checkpoint(ckpt, "me/flaky", token=TOKEN)
     assert "README.md" in hub.files("me/flaky")
 
 
@@ -235,7 +238,7 @@ def test_wrong_token_is_one_line(hub: FakeHub, tmp_path: Path, tiny_bert: str) -
     ckpt = tmp_path / "ckpt"
     make_checkpoint(tiny_bert, ckpt)
     with pytest.raises(HubError, match="HTTP 401"):
-        push_checkpoint(ckpt, {"repo_id": "me/x"}, token="hf_wrong")
+        push_checkpoint(ckpt, "me/x", token="hf_wrong")
 
 
 # ------------------------------------------------------------------------------ standard layouts
@@ -272,10 +275,10 @@ def test_default_push_is_the_sentence_transformers_layout(hub: FakeHub, tmp_path
     assert max(abs(float(a) - b) for a, b in zip(got, expected)) <= 1e-5
 
     # switching layouts deletes the other layout's files in the same commit
-    push_checkpoint(ckpt, {"repo_id": "me/st", "format": "llmrank"})
+    push_checkpoint(ckpt, "me/st", format="llmrank")
     remote = hub.files("me/st")
     assert "llmrank_config.json" in remote and not {"config.json", "modules.json", "model.safetensors"} & set(remote)
-    push_checkpoint(ckpt, {"repo_id": "me/st"})
+    push_checkpoint(ckpt, "me/st")
     assert set(hub.files("me/st")) == ST_LAYOUT
 
 
@@ -284,7 +287,7 @@ def test_auto_push_falls_back_to_llmrank_layout_and_explicit_format_fails(
 ) -> None:
     ckpt = tmp_path / "ckpt"
     make_checkpoint(tiny_bert, ckpt, pooling="cls")  # no stock head
-    push_checkpoint(ckpt, {"repo_id": "me/cls"})
+    push_checkpoint(ckpt, "me/cls")
     assert "pooling 'cls'" in caplog.text and "llmrank layout" in caplog.text
     assert "llmrank_config.json" in hub.files("me/cls")
     commits = len(hub.calls("POST", r"/commit/"))
@@ -326,7 +329,7 @@ def test_default_push_of_seq2seq_is_a_stock_t5(hub: FakeHub, tmp_path: Path, tin
         RankerSettings(family="seq2seq", model_name_or_path=tiny_t5, options={"mode": "monot5"})
     ))  # fmt: skip
     ranker.save_pretrained(ckpt)
-    push_checkpoint(ckpt, {"repo_id": "me/mono"})
+    push_checkpoint(ckpt, "me/mono")
     remote = hub.files("me/mono")
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "llmrank_export.json"} <= set(remote)
     assert json.loads(remote["config.json"])["architectures"] == ["T5ForConditionalGeneration"]
@@ -338,7 +341,7 @@ def test_default_push_of_seq2seq_is_a_stock_t5(hub: FakeHub, tmp_path: Path, tin
 def test_load_ranker_from_pushed_standard_layout(hub: FakeHub, tmp_path: Path, tiny_bert: str) -> None:
     ckpt = tmp_path / "ckpt"
     ranker = make_checkpoint(tiny_bert, ckpt, pooling="pooler")
-    push_checkpoint(ckpt, {"repo_id": "me/pub"})
+    push_checkpoint(ckpt, "me/pub")
     loaded = load_ranker(local_copy(hub, "me/pub", tmp_path / "pulled"))
     for a, b in zip(scores(loaded), scores(ranker)):
         assert a == pytest.approx(b, abs=1e-5)
@@ -391,20 +394,30 @@ def test_push_without_token(hub: FakeHub, tmp_path: Path, tiny_bert: str, monkey
     assert hub.requests == [] and (ckpt / "README.md").exists() == before
 
 
-def test_hub_settings() -> None:
-    s = HubSettings.from_any({"repo_id": "me/x", "strategy": "every_save"})
-    assert s.should_push("save") and s.should_push("end")
-    assert not HubSettings(repo_id="me/x").should_push("save")
-    with pytest.raises(HubError, match="unknown hub setting"):
-        HubSettings.from_any({"repo_id": "me/x", "stratgy": "end"})
-    with pytest.raises(HubError, match="strategy"):
-        HubSettings(repo_id="me/x", strategy="sometimes")
-    with pytest.raises(HubError, match="hub.format 'onnx'"):
-        HubSettings(repo_id="me/x", format="onnx")
+def test_push_arguments_and_recipe_hub_keys(tmp_path: Path) -> None:
+    with pytest.raises(HubError, match="push format 'onnx'"):
+        push_checkpoint(tmp_path, "me/x", format="onnx")
     with pytest.raises(HubError, match="contradict"):
-        HubSettings(repo_id="me/x", adapter=True, merge_lora=True)
-    assert HubSettings(repo_id="me/x").format == "auto"
+        push_checkpoint(tmp_path, "me/x", adapter=True, merge_lora=True)
     assert validate_repo_id("my-org/rankt5_base.v2") == "my-org/rankt5_base.v2"
+
+    # a recipe pushes through TrainingArguments' hub fields; llmrank's default strategy is `end`
+    def recipe(**extra):
+        raw = {"model": {"family": "cross-encoder", "model_name_or_path": "prajjwal1/bert-tiny"},
+               "training": {"output_dir": str(tmp_path / "out")}}  # fmt: skip
+        raw["training"].update(extra.pop("training", {}))
+        return recipe_from_dict({**raw, **extra}, where="r.yaml")
+
+    r = recipe(training={"push_to_hub": True, "hub_model_id": "me/x", "hub_token": TOKEN, "hub_private_repo": True})
+    assert r.training.hub_strategy == "end" and r.training.hub_private_repo
+    assert TOKEN not in json.dumps(r.to_dict())  # used, never written into recipe.yaml
+    with pytest.raises(RecipeError, match=r"training.hub_model_id \(was hub.repo_id\)") as old:
+        recipe(hub={"repo_id": "me/x", "strategy": "every_save"})
+    assert str(old.value).startswith("r.yaml: ") and len(str(old.value).splitlines()) == 1
+    with pytest.raises(RecipeError, match="hub_strategy = 'checkpoint' is not supported"):
+        recipe(training={"push_to_hub": True, "hub_model_id": "me/x", "hub_strategy": "checkpoint"})
+    with pytest.raises(RecipeError, match="push_to_hub needs training.hub_model_id"):
+        recipe(training={"push_to_hub": True})
 
 
 # ------------------------------------------------------------------------------------- card

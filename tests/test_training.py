@@ -265,21 +265,21 @@ def test_bad_inputs_fail_cleanly(tmp_path, bert_path, task_files):
         assert not out.exists(), f"{name}: left an output directory behind"
 
 
-def test_recipe_hub_block_pushes_every_save_and_at_end(tmp_path, bert_path, task_files, monkeypatch):
-    """`hub: {strategy: every_save}` pushes each checkpoint and the final model, with a card."""
+def test_recipe_push_to_hub_every_save_and_at_end(tmp_path, bert_path, task_files, monkeypatch):
+    """`training: {push_to_hub: true, hub_strategy: every_save}` pushes each checkpoint and the final
+    model, with a card; the recipe's hub_token is used and never written."""
     import huggingface_hub.constants as constants
 
-    from llmrank.config import HubArgs
     from tests.fake_hub import FakeHub
 
     token = "hf_trainingtesttoken123"
     with FakeHub(token=token, lifetime=120) as fake:
         monkeypatch.setattr(constants, "ENDPOINT", fake.url)
-        monkeypatch.setenv("HF_TOKEN", token)
+        monkeypatch.delenv("HF_TOKEN", raising=False)
         out = tmp_path / "hubrun"
         recipe = load_recipe(_recipe(tmp_path, bert_path, task_files, out, save_strategy="steps", save_steps=2,
-                                     max_steps=4))  # fmt: skip
-        recipe.hub = HubArgs(repo_id="me/tiny-ranker", strategy="every_save")
+                                     max_steps=4, push_to_hub=True, hub_model_id="me/tiny-ranker",
+                                     hub_strategy="every_save", hub_token=token))  # fmt: skip
         run_training(recipe)
         files = fake.files("me/tiny-ranker")
         # the default (pooler) head exports exactly: pushed as a sentence-transformers CrossEncoder folder
@@ -290,3 +290,4 @@ def test_recipe_hub_block_pushes_every_save_and_at_end(tmp_path, bert_path, task
         for path in out.rglob("*"):
             if path.is_file():
                 assert token.encode() not in path.read_bytes(), path
+        assert all(token.encode() not in data for data in files.values())

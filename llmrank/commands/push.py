@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from llmrank.commands import CLIError
+from llmrank.commands.export import FORMATS
+
+#: llmrank.hub.PUSH_FORMATS, built without importing torch (tests/test_cli_errors.py checks they agree)
+PUSH_FORMATS = ("auto", *FORMATS)
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from llmrank.commands.export import FORMATS
-
-    # llmrank.hub.PUSH_FORMATS, built without importing torch (tests/test_cli_errors.py checks they agree)
-    PUSH_FORMATS = ("auto", *FORMATS)  # noqa: N806
     p = subparsers.add_parser(
         "push",
         help="push a checkpoint to the Hugging Face Hub",
@@ -36,17 +38,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from llmrank.commands import CLIError
-    from llmrank.hub import HubSettings, push_checkpoint
+    from llmrank.hub import push_checkpoint  # imports torch: not for `llmrank --help`
 
     if not Path(args.model).is_dir():
         raise CLIError(f"--model {args.model} is not a checkpoint folder (push uploads a local llmrank checkpoint)")
-    settings = HubSettings(
-        repo_id=args.repo_id, private=args.private, merge_lora=args.merge_lora, revision=args.revision,
-        format=args.format, adapter=args.adapter,
-    )
     url = push_checkpoint(
-        args.model, settings, commit_message=args.commit_message, write_card=not args.no_card
-    )
+        args.model, args.repo_id, private=args.private, revision=args.revision, format=args.format,
+        adapter=args.adapter, merge_lora=args.merge_lora, commit_message=args.commit_message, write_card=not args.no_card,
+    )  # fmt: skip
     print(f"pushed {args.model} to {args.repo_id}: {url}")
     return 0

@@ -29,16 +29,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+# the checkpoint layout names; re-exported for code that imports them from here
+from llmrank.checkpoint_layout import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME, EXPORT_META, HEAD_NAME, TOKENIZER_DIR  # noqa: F401
 from llmrank.data.record import STAGES, Doc, RankingList
 from llmrank.io_utils import staged_dir
-
-CONFIG_NAME = "llmrank_config.json"
-BACKBONE_DIR = "backbone"
-ADAPTER_DIR = "adapter"
-HEAD_NAME = "head.safetensors"
-TOKENIZER_DIR = "tokenizer"
-#: provenance file `llmrank export` writes into every exported folder (family, settings, source)
-EXPORT_META = "llmrank_export.json"
 
 #: Keys of a collated batch that are training targets, not model inputs.
 TARGET_KEYS = ("labels", "list_mask", "teacher_scores", "teacher_ranks", "stages")
@@ -208,6 +202,8 @@ class Ranker(nn.Module):
     """Base class: subclasses implement ``load_backbone``, ``collate`` and ``forward``."""
 
     family: ClassVar[str] = "base"
+    #: BibTeX of the paper(s) whose scoring the family implements (the model card cites it); one entry per line
+    citation: ClassVar[str | None] = None
     #: Trainer must divide the loss by gradient-accumulation steps itself: our losses are means.
     accepts_loss_kwargs: ClassVar[bool] = False
     #: LoRA target modules used when the recipe gives none.

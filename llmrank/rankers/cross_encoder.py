@@ -94,6 +94,7 @@ class CrossEncoderRanker(PointwiseRanker):
 
     default_lora_targets = ENCODER_LORA_TARGETS
     default_train_chunk_tokens = 1024
+    citation = "@article{nogueira2019passage, title = {Passage Re-ranking with BERT}, author = {Nogueira, Rodrigo and Cho, Kyunghyun}, journal = {arXiv:1901.04085}, year = {2019}}\n@inproceedings{ma2024rankllama, title = {Fine-Tuning LLaMA for Multi-Stage Text Retrieval}, author = {Ma, Xueguang and Wang, Liang and Yang, Nan and Wei, Furu and Lin, Jimmy}, booktitle = {Proceedings of SIGIR}, year = {2024}, note = {arXiv:2310.08319}}"  # monoBERT ([CLS]), RankLLaMA (last token)
 
     def __init__(self, backbone: nn.Module, tokenizer: Any, settings: RankerSettings) -> None:
         super().__init__(backbone, tokenizer, settings)

@@ -318,6 +318,7 @@ class _Encoded:
 class FirstRanker(Ranker):
     """FIRST listwise reranker (single-token decoding of the first identifier)."""
 
+    citation = "@inproceedings{reddy2024first, title = {FIRST: Faster Improved Listwise Reranking with Single Token Decoding}, author = {Reddy, Revanth Gangi and Doo, JaeHyeok and Xu, Yifei and Sultan, Md Arafat and Swain, Deevya and Sil, Avirup and Ji, Heng}, booktitle = {Proceedings of EMNLP}, year = {2024}, note = {arXiv:2406.15657}}"  # FIRST
     # a list without a teacher ``order`` is ranked by its graded labels (stable) for the LM target
     derives_teacher_order = True
     # a training example is the whole window in its given order, never a sampled group

@@ -65,6 +65,7 @@ class Seq2SeqRanker(PointwiseRanker):
     """T5 ranker scoring a pair by one decoder step (RankT5, monoT5) or an encoder head (RankT5-Enc)."""
 
     default_lora_targets = T5_LORA_TARGETS
+    citation = "@inproceedings{zhuang2023rankt5, title = {RankT5: Fine-Tuning T5 for Text Ranking with Ranking Losses}, author = {Zhuang, Honglei and Qin, Zhen and Jagerman, Rolf and Hui, Kai and Ma, Ji and Lu, Jing and Ni, Jianmo and Wang, Xuanhui and Bendersky, Michael}, booktitle = {Proceedings of SIGIR}, year = {2023}, note = {arXiv:2210.10634}}\n@inproceedings{nogueira2020monot5, title = {Document Ranking with a Pretrained Sequence-to-Sequence Model}, author = {Nogueira, Rodrigo and Jiang, Zhiying and Pradeep, Ronak and Lin, Jimmy}, booktitle = {Findings of EMNLP}, year = {2020}, note = {arXiv:2003.06713}}"  # RankT5, monoT5
 
     @classmethod
     def provides_logprobs(cls, settings: RankerSettings) -> bool:

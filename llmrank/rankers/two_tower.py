@@ -228,6 +228,7 @@ class TwoTowerRanker(Ranker):
     """Bi-encoder with cached document vectors; cosine / dot / RankTower interaction scorer."""
 
     default_lora_targets = ENCODER_LORA_TARGETS
+    citation = "@article{yan2024ranktower, title = {RankTower: A Synergistic Framework for Enhancing Two-Tower Pre-Ranking Model}, author = {Yan, YaChen and Li, Liubo}, journal = {arXiv:2407.12385}, year = {2024}}"  # RankTower's interaction head
 
     def __init__(self, backbone: nn.Module, tokenizer: Any, settings: RankerSettings) -> None:
         super().__init__(backbone, tokenizer, settings)

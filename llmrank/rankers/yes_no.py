@@ -114,6 +114,7 @@ class YesNoRanker(PointwiseRanker):
 
     default_lora_targets = YES_NO_LORA_TARGETS
     default_train_chunk_tokens = 2048
+    citation = "@article{zhang2025qwen3embedding, title = {Qwen3 Embedding: Advancing Text Embedding and Reranking Through Foundation Models}, author = {Zhang, Yanzhao and Li, Mingxin and Long, Dingkun and Zhang, Xin and Lin, Huan and Yang, Baosong and Xie, Pengjun and Yang, An and Liu, Dayiheng and Lin, Junyang and Huang, Fei and Zhou, Jingren}, journal = {arXiv:2506.05176}, year = {2025}}\n@inproceedings{nogueira2020monot5, title = {Document Ranking with a Pretrained Sequence-to-Sequence Model}, author = {Nogueira, Rodrigo and Jiang, Zhiying and Pradeep, Ronak and Lin, Jimmy}, booktitle = {Findings of EMNLP}, year = {2020}, note = {arXiv:2003.06713}}"  # Qwen3-Reranker, monoT5's yes/no form
     @classmethod
     def provides_logprobs(cls, settings: RankerSettings) -> bool:
         """log p(yes | q, d) under the policy and the reference (LiPO-λ), when ``compute_reference`` is set."""
