@@ -29,27 +29,19 @@ Writes ``bench/results/bar_scifact.json`` (``--out``) and prints a markdown tabl
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
+from llmrank.beir_experiment import cross_encoder_recipe, inference_precision, load_splits, per_query, versions
+from llmrank.io_utils import atomic_write_json
+from llmrank.testing.measure import timed
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "eval" / "experiments"))
-
-from scifact_common import (  # noqa: E402
-    SCIFACT,
-    cross_encoder_recipe,
-    inference_precision,
-    load_splits,
-    per_query,
-    timed,
-    versions,
-)
-
-from llmrank.io_utils import atomic_write_json  # noqa: E402
+SCIFACT = Path(os.environ.get("LLMRANK_SCIFACT", ROOT.parent / "shared" / "data" / "beir" / "scifact"))
 
 SYSTEMS = [
     ("teacher (softmax)", "teacher", None),

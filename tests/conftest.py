@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+
 import pytest
 import torch
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from llmrank.data.record import Doc, RankingList
-from tests.tiny_models import make_tiny_bert, make_tiny_llama, make_tiny_t5
+from llmrank.testing.tiny_models import make_tiny_bert, make_tiny_llama, make_tiny_t5
 
 # tiny models gain nothing from intra-op threads, and the test machines are shared: one thread
 # avoids oversubscription stalls (a tiny T5 forward went from ~1.5 s to milliseconds)
 torch.set_num_threads(1)
+
+# tests write only to temporary folders: Hypothesis keeps its example database and constants
+# cache in a temporary folder (by default .hypothesis/ in the working directory, the repository)
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="llmrank-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -26,26 +26,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from llmrank.beir_experiment import cross_encoder_recipe, inference_precision, load_splits, per_query, versions
+from llmrank.io_utils import atomic_write_json
 
-from scifact_common import (  # noqa: E402
-    ROOT,
-    SCIFACT,
-    cross_encoder_recipe,
-    inference_precision,
-    load_splits,
-    per_query,
-    versions,
-)
-
-from llmrank.io_utils import atomic_write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+SCIFACT = Path(os.environ.get("LLMRANK_SCIFACT", ROOT.parent / "shared" / "data" / "beir" / "scifact"))
 
 # name -> (label, objective terms, paper)
 OBJECTIVES: dict[str, tuple[str, list[dict[str, Any]], str]] = {

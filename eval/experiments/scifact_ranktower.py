@@ -44,12 +44,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from llmrank.beir_experiment import bm25_runs, per_query, versions
+from llmrank.io_utils import atomic_write_json
+from llmrank.testing.measure import timed
 
-from scifact_common import ROOT, SCIFACT, bm25_runs, per_query, timed, versions  # noqa: E402
-
-from llmrank.io_utils import atomic_write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+SCIFACT = Path(os.environ.get("LLMRANK_SCIFACT", ROOT.parent / "shared" / "data" / "beir" / "scifact"))
 
 MEASURES = ("nDCG@10", "R@10")
 BASELINE = "zero_shot"

@@ -46,24 +46,18 @@ interrupted experiment resumes where it stopped. Writes ``--out`` and prints the
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import math
+import os
 import shutil
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from scifact_common import (  # noqa: E402
-    ROOT,
-    SCIFACT,
+from llmrank.beir_experiment import (
     cross_encoder_recipe,
     inference_precision,
     load_splits,
@@ -71,9 +65,12 @@ from scifact_common import (  # noqa: E402
     validation_qids,
     versions,
 )
+from llmrank.io_utils import atomic_write_json
+from llmrank.testing.measure import package_versions
+from llmrank.testing.trainer_probes import StepTimer, batch_keys, trainer_callbacks
 
-from bench.train_throughput import _timer_callback  # noqa: E402
-from llmrank.io_utils import atomic_write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+SCIFACT = Path(os.environ.get("LLMRANK_SCIFACT", ROOT.parent / "shared" / "data" / "beir" / "scifact"))
 
 MEASURES = ("nDCG@10", "R@10")
 # pairing -> (label, llmrank loss name, sentence-transformers loss)
@@ -262,40 +259,6 @@ def HeadAtStart(out: list[float]) -> Any:  # noqa: N802 - a callback factory
     return Recorder()
 
 
-def batch_keys(batch: list[Any]) -> list[tuple[str, tuple[str, ...]]]:
-    """What identifies a batch: each group's query id and document ids, in order."""
-    return [(g.qid, tuple(d.docid for d in g.docs)) for g in batch]
-
-
-@contextlib.contextmanager
-def trainer_callbacks(*callbacks: Any, seen: list | None = None) -> Iterator[None]:
-    """run_training builds its own RankingTrainer: swap in a subclass that adds ``callbacks`` and
-    records the batches it trains on in ``seen`` (to check the peer gets the same ones)."""
-    import llmrank.trainer
-
-    original = llmrank.trainer.RankingTrainer
-
-    class WithCallbacks(original):  # type: ignore[misc, valid-type]
-        def __init__(self, *a: Any, **kw: Any) -> None:
-            super().__init__(*a, **kw)
-            for callback in callbacks:
-                self.add_callback(callback)
-            if seen is not None:
-                collate = self.data_collator
-
-                def recording(batch: list[Any]) -> Any:
-                    seen.append(batch_keys(batch))
-                    return collate(batch)
-
-                self.data_collator = recording
-
-    llmrank.trainer.RankingTrainer = WithCallbacks
-    try:
-        yield
-    finally:
-        llmrank.trainer.RankingTrainer = original
-
-
 # --------------------------------------------------------------------------- runs
 def _recipe(args: argparse.Namespace, model_path: str, train_file: Path, out: Path, pairing: str, seed: int,
             steps: int, **kw: Any) -> Any:  # fmt: skip
@@ -355,7 +318,7 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
 
     out = Path(args.work) / "models" / f"llmrank-{pairing}-s{seed}"
     recipe = _recipe(args, model_path, train_file, out, pairing, seed, budget)
-    timer = _timer_callback(0)
+    timer = StepTimer()
     seen: list = []
     head_sum: list[float] = []
     with trainer_callbacks(timer, HeadAtStart(head_sum), seen=seen):
@@ -437,7 +400,7 @@ def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model
         "adam_beta2", "adam_epsilon", "max_grad_norm", "seed", "bf16", "logging_steps")}  # fmt: skip
     same["lr_scheduler_type"] = str(getattr(same["lr_scheduler_type"], "value", same["lr_scheduler_type"]))
     same["optim"] = str(getattr(same["optim"], "value", same["optim"]))
-    timer = _timer_callback(0)
+    timer = StepTimer()
     trainer = CrossEncoderTrainer(
         model=model,
         args=CrossEncoderTrainingArguments(
@@ -536,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     train = [rl for rl in splits.train if rl.qid not in val_ids]
     train_file = work / "train-minus-validation.jsonl"
     write_lists_jsonl(train, train_file)
-    val = [rl for rl in read_beir(scifact, work / "runs" / "scifact-train.bm25.trec", split="train",
+    val = [rl for rl in read_beir(scifact, splits.runs["train"], split="train",
                                   top_k=args.val_top_k) if rl.qid in val_ids]  # fmt: skip
     val_file = work / "validation.jsonl"
     write_lists_jsonl(val, val_file)
@@ -618,21 +581,12 @@ def main(argv: list[str] | None = None) -> int:
                     | {"train_s": r["train"]["wall_s"], "pairs_per_s": r["train"]["pairs_per_s"],
                        "rerank_s": r["rerank_s"], "bf16": r["bf16"], "steps": r["steps"]}
                     for (p, s), rs in results.items() for r in rs},
-        "versions": versions() | {"sentence-transformers": _version("sentence-transformers")},
+        "versions": versions() | package_versions("sentence-transformers"),
         "threads": torch.get_num_threads(),
         "times": times,
     })  # fmt: skip
     print(f"wrote {args.out}")
     return 0
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
 
 
 if __name__ == "__main__":

@@ -1,46 +1,44 @@
-"""Shared pieces of the SciFact experiments (objectives table, BAR): BM25 runs, lists, recipes,
-per-query metrics. CPU-sized: every knob that costs time is an argument of the callers.
+"""Building blocks of the BEIR experiments (``eval/experiments/``, ``bench/bar_scifact.py``): cached
+BM25 runs, training/test lists, per-query metrics, a seeded validation split, the shared
+cross-encoder recipe. CPU-sized: every knob that costs time is an argument of the callers.
 
-The data stays where it is (``../shared/data/beir/scifact`` by default, or ``$LLMRANK_SCIFACT``);
-work files (index, runs, checkpoints) go to a work folder outside ``eval/``.
+The data stays where it is (the callers default to ``../shared/data/beir/scifact`` or
+``$LLMRANK_SCIFACT``); work files (index, runs, checkpoints) go to the caller's work folder.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import time
+import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-SCIFACT = Path(os.environ.get("LLMRANK_SCIFACT", ROOT.parent / "shared" / "data" / "beir" / "scifact"))
+import ir_measures
+import torch
+
+from llmrank.config import Recipe, recipe_from_dict
+from llmrank.data.readers import read_beir, write_lists_jsonl
+from llmrank.data.record import RankingList
+from llmrank.io_utils import atomic_write_text
+from llmrank.retrieval import BM25Searcher, index_corpus
+from llmrank.runs import read_qrels, read_topics, write_trec_run
+from llmrank.testing.measure import package_versions, timed
 
 
-@contextlib.contextmanager
-def timed(times: dict[str, float], name: str) -> Iterator[None]:
-    """Record the wall time of the block under ``times[name]`` (seconds, 0.1 s) and print it."""
-    t0 = time.perf_counter()
-    yield
-    times[name] = round(time.perf_counter() - t0, 1)
-    print(f"[{name}] {times[name]:.1f}s", flush=True)
-
-
-def bm25_runs(scifact: Path, work: Path, k: int = 100) -> dict[str, Path]:
-    """Pyserini BM25 top-``k`` runs for the train and test claims (indexed once, cached in ``work``)."""
-    from llmrank.retrieval import BM25Searcher, index_corpus
-    from llmrank.runs import read_qrels, read_topics, write_trec_run
-
-    index = index_corpus(scifact / "corpus.jsonl", cache_dir=work / "index")
+def bm25_runs(dataset: Path, work: Path, k: int = 100) -> dict[str, Path]:
+    """Pyserini BM25 top-``k`` runs of a BEIR folder's train and test queries, as
+    ``work/runs/<name>-<split>.bm25.trec`` (the corpus indexed once under ``work/index``; a run
+    already there is reused)."""
+    index = index_corpus(dataset / "corpus.jsonl", cache_dir=work / "index")
     searcher = BM25Searcher(index)
-    topics = read_topics(scifact / "queries.jsonl")
+    topics = read_topics(dataset / "queries.jsonl")
     out = {}
     for split in ("train", "test"):
-        path = work / "runs" / f"scifact-{split}.bm25.trec"
+        path = work / "runs" / f"{dataset.name}-{split}.bm25.trec"
         if not path.exists():
-            qids = set(read_qrels(scifact / "qrels" / f"{split}.tsv"))
+            qids = set(read_qrels(dataset / "qrels" / f"{split}.tsv"))
             run = searcher.search({q: t for q, t in topics.items() if q in qids}, k=k)
             write_trec_run(path, run, tag="bm25")
         out[split] = path
@@ -48,39 +46,36 @@ def bm25_runs(scifact: Path, work: Path, k: int = 100) -> dict[str, Path]:
 
 
 @dataclass
-class SciFactSplits:
-    """Training lists (also written to ``train_file`` for the recipe), test lists, test qrels."""
+class BeirSplits:
+    """Training lists (also written to ``train_file`` for the recipe), test lists, test qrels, and
+    the BM25 run files they came from (``{"train": ..., "test": ...}``)."""
 
-    train: list[Any]
-    test: list[Any]
+    train: list[RankingList]
+    test: list[RankingList]
     qrels: dict[str, dict[str, int]]
     train_file: Path
+    runs: dict[str, Path]
 
 
-def load_splits(scifact: Path, work: Path, times: dict[str, float], *, num_negatives: int, test_top_k: int,
-                train_queries: int | None = None, test_queries: int | None = None) -> SciFactSplits:  # fmt: skip
+def load_splits(dataset: Path, work: Path, times: dict[str, float], *, num_negatives: int, test_top_k: int,
+                train_queries: int | None = None, test_queries: int | None = None) -> BeirSplits:  # fmt: skip
     """BM25 runs (timed as ``bm25``), training lists of judged positives + ``num_negatives`` BM25
-    hard negatives, and the test claims' BM25 top-``test_top_k`` (optionally the first N of each)."""
-    from llmrank.data.readers import read_beir, write_lists_jsonl
-    from llmrank.runs import read_qrels
-
+    hard negatives, and the test queries' BM25 top-``test_top_k`` (optionally the first N of each)."""
     with timed(times, "bm25"):
-        runs = bm25_runs(scifact, work, k=100)
-    train = read_beir(scifact, runs["train"], split="train", top_k=100, add_missing_positives=True,
+        runs = bm25_runs(dataset, work, k=100)
+    train = read_beir(dataset, runs["train"], split="train", top_k=100, add_missing_positives=True,
                       num_negatives=num_negatives)  # fmt: skip
     train = train[:train_queries] if train_queries else train
     write_lists_jsonl(train, work / "train.jsonl")
-    test = read_beir(scifact, runs["test"], split="test", top_k=test_top_k)
+    test = read_beir(dataset, runs["test"], split="test", top_k=test_top_k)
     test = test[:test_queries] if test_queries else test
-    return SciFactSplits(train, test, read_qrels(scifact / "qrels" / "test.tsv"), work / "train.jsonl")
+    return BeirSplits(train, test, read_qrels(dataset / "qrels" / "test.tsv"), work / "train.jsonl", runs)
 
 
-def per_query(lists: Sequence[Any], scores: Sequence[Sequence[float]], qrels: dict[str, dict[str, int]],
+def per_query(lists: Sequence[RankingList], scores: Sequence[Sequence[float]], qrels: dict[str, dict[str, int]],
               measures: Sequence[str] = ("nDCG@10", "R@10")) -> dict[str, dict[str, float]]:
     """``{measure: {qid: value}}`` by ir-measures for the scored lists (every test query gets a value,
     0 where the measure is undefined)."""
-    import ir_measures
-
     run = {rl.qid: {d.docid: float(s) for d, s in zip(rl.docs, row)} for rl, row in zip(lists, scores)}
     judged = {q: r for q, r in qrels.items() if q in run}
     parsed = [ir_measures.parse_measure(m) for m in measures]
@@ -94,13 +89,11 @@ def cross_encoder_recipe(model_path: str, train_file: Path, out: Path, *, object
                          steps: int, group_size: int, batch_lists: int, max_length: int, lr: float,
                          seed: int, bf16: bool, distill: dict | None = None, pooling: str = "cls",
                          eval_file: Path | None = None, eval_top_k: int = 100,
-                         training: dict | None = None) -> Any:
-    """The recipe every SciFact run shares: MiniLM cross-encoder on [CLS] (or ``pooling``), 1 positive
+                         training: dict | None = None) -> Recipe:
+    """The recipe every SciFact experiment shares: MiniLM cross-encoder on [CLS] (or ``pooling``), 1 positive
     per group, linear schedule with 10% warm-up, no checkpoints (the final model is saved).
     ``eval_file`` adds validation lists (their first ``eval_top_k`` documents); ``training`` adds or
     replaces training arguments (e.g. evaluation, early stopping)."""
-    from llmrank.config import recipe_from_dict
-
     data: dict[str, Any] = {"train": {"format": "jsonl", "path": str(train_file)}, "group_size": group_size,
                             "positives_per_group": 1, "label_source": "binary", "seed": seed}
     if eval_file is not None:
@@ -126,11 +119,6 @@ def validation_qids(qrels_path: Path, num: int, seed: int, out: Path | None = No
     """``num`` query ids drawn (``random.Random(seed)``) from the judged queries of ``qrels_path``,
     sorted; written one per line to ``out`` (atomically) when given. The same (file, num, seed)
     always gives the same ids."""
-    import random
-
-    from llmrank.io_utils import atomic_write_text
-    from llmrank.runs import read_qrels
-
     judged = sorted(read_qrels(qrels_path), key=lambda q: (len(q), q))  # numeric order for numeric ids
     if not 0 < num < len(judged):
         raise ValueError(f"validation size {num} must be between 1 and {len(judged) - 1} ({qrels_path})")
@@ -143,21 +131,10 @@ def validation_qids(qrels_path: Path, num: int, seed: int, out: Path | None = No
 @contextlib.contextmanager
 def inference_precision(bf16: bool) -> Iterator[None]:
     """bf16 autocast on the CPU for scoring when asked (about 1.8x on AVX512-BF16 cores)."""
-    import torch
-
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         yield
 
 
 def versions() -> dict[str, str]:
-    """Versions of what the numbers depend on."""
-    import platform
-    from importlib.metadata import version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("llmrank", "torch", "transformers", "ir-measures", "pyserini", "scipy"):
-        try:
-            out[pkg] = version(pkg)
-        except Exception:  # noqa: BLE001 - a missing optional package is reported, not fatal
-            out[pkg] = "not installed"
-    return out
+    """Versions of what the experiments' numbers depend on."""
+    return package_versions("llmrank", "torch", "transformers", "ir-measures", "pyserini", "scipy")
