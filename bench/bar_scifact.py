@@ -39,10 +39,9 @@ from typing import Any
 from llmrank.beir_experiment import (
     cross_encoder_recipe,
     inference_precision,
-    load_splits,
-    minilm_path,
     paired_p,
     per_query,
+    setup,
     versions,
 )
 from llmrank.io_utils import atomic_write_json
@@ -101,14 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     from llmrank.distill import score_lists_to_file
     from llmrank.train import run_training
 
-    torch.set_num_threads(args.threads)
-    work.mkdir(parents=True, exist_ok=True)
-    model_path = minilm_path()
     times: dict[str, float] = {}
     seeds = [int(s) for s in args.seeds.split(",")]
-
-    splits = load_splits(scifact, work, times, num_negatives=args.num_negatives, test_top_k=args.test_top_k,
-                         train_queries=args.train_queries, test_queries=args.test_queries)  # fmt: skip
+    model_path, splits = setup(scifact, work, args.threads, times, num_negatives=args.num_negatives,
+                               test_top_k=args.test_top_k, train_queries=args.train_queries,
+                               test_queries=args.test_queries)  # fmt: skip
     train, test, qrels = splits.train, splits.test, splits.qrels
     qids = [rl.qid for rl in test]
     ndcg: dict[str, list[dict[str, float]]] = {

