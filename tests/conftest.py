@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 
@@ -18,10 +19,12 @@ from llmrank.testing.tiny_models import make_tiny_bert, make_tiny_llama, make_ti
 torch.set_num_threads(1)
 
 # tests write only to temporary folders: Hypothesis keeps its example database and constants
-# cache in a temporary folder (by default .hypothesis/ in the working directory, the repository)
-_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="llmrank-hypothesis-")
-set_hypothesis_home_dir(_HYPOTHESIS_HOME)
-atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+# cache there (by default .hypothesis/ in the working directory, the repository), and llmrank's
+# index / teacher-score caches go there unless $LLMRANK_CACHE names one (default ~/.cache/llmrank)
+_SESSION_DIR = tempfile.mkdtemp(prefix="llmrank-tests-")
+atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)
+set_hypothesis_home_dir(os.path.join(_SESSION_DIR, "hypothesis"))
+os.environ.setdefault("LLMRANK_CACHE", os.path.join(_SESSION_DIR, "llmrank-cache"))
 
 
 @pytest.fixture(scope="session")
