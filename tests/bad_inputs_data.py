@@ -49,6 +49,12 @@ def _rerank(run: str, *extra: str) -> list[str]:
     return ["rerank", "--model", "{tmp}/no-model", "--run", "{tmp}/" + run, "--out", "{tmp}/out.trec", *extra]
 
 
+def _qrels_case(name: str, qrels: bytes, expect: str) -> dict[str, Any]:
+    """``llmrank evaluate`` of a good run against the bad ``qrels``."""
+    return {"name": name, "files": {"run.trec": GOOD_RUN, "qrels.txt": qrels}, "argv": _evaluate(),
+            "expect_in_stderr": expect}  # fmt: skip
+
+
 def _recipe(train: dict[str, Any]) -> bytes:
     """A recipe whose training data is bad; the data is read before any model is built."""
     lines = [
@@ -73,42 +79,18 @@ CASES: list[dict[str, Any]] = [
         "argv": _evaluate(),
         "expect_in_stderr": "qrels.txt:1: every line has 3 columns and the second is always 'Q0'",
     },
-    {
-        "name": "qrels_one_line_lost_relevance_in_trec_file",
-        "files": {"run.trec": GOOD_RUN, "qrels.txt": b"1 0 d1 1\n1 0 d2 0\n1 Q0 d3\n"},
-        "argv": _evaluate(),
-        "expect_in_stderr": "qrels.txt:3: 3 columns, but line 1 makes this a 4-column",
-    },
-    {
-        "name": "qrels_fractional_grade",
-        "files": {"run.trec": GOOD_RUN, "qrels.txt": b"1 0 d1 1\n1 0 d2 0.5\n"},
-        "argv": _evaluate(),
-        "expect_in_stderr": "qrels.txt:2: relevance '0.5' is not an integer",
-    },
-    {
-        "name": "qrels_non_numeric_grade",
-        "files": {"run.trec": GOOD_RUN, "qrels.txt": b"1 0 d1 high\n"},
-        "argv": _evaluate(),
-        "expect_in_stderr": "qrels.txt:1: relevance 'high' is not a number",
-    },
-    {
-        "name": "qrels_beir_without_header_lost_grade",
-        "files": {"run.trec": GOOD_RUN, "qrels.txt": b"1 Q0 d1\n1 Q0 d2\n"},
-        "argv": _evaluate(),
-        "expect_in_stderr": "relevance column lost",
-    },
-    {
-        "name": "qrels_conflicting_judgments",
-        "files": {"run.trec": GOOD_RUN, "qrels.txt": b"1 0 d1 1\n1 0 d1 2\n"},
-        "argv": _evaluate(),
-        "expect_in_stderr": "qrels.txt:2: document 'd1' of query '1' is judged 2 here but 1 on line 1",
-    },
-    {
-        "name": "qrels_five_columns",
-        "files": {"run.trec": GOOD_RUN, "qrels.txt": b"1 0 d1 1 extra\n"},
-        "argv": _evaluate(),
-        "expect_in_stderr": "qrels.txt:1: 5 columns; expected 4",
-    },
+    _qrels_case("qrels_one_line_lost_relevance_in_trec_file", b"1 0 d1 1\n1 0 d2 0\n1 Q0 d3\n",
+                "qrels.txt:3: 3 columns, but line 1 makes this a 4-column"),
+    _qrels_case("qrels_fractional_grade", b"1 0 d1 1\n1 0 d2 0.5\n",
+                "qrels.txt:2: relevance '0.5' is not an integer"),
+    _qrels_case("qrels_non_numeric_grade", b"1 0 d1 high\n",
+                "qrels.txt:1: relevance 'high' is not a number"),
+    _qrels_case("qrels_beir_without_header_lost_grade", b"1 Q0 d1\n1 Q0 d2\n",
+                "relevance column lost"),
+    _qrels_case("qrels_conflicting_judgments", b"1 0 d1 1\n1 0 d1 2\n",
+                "qrels.txt:2: document 'd1' of query '1' is judged 2 here but 1 on line 1"),
+    _qrels_case("qrels_five_columns", b"1 0 d1 1 extra\n",
+                "qrels.txt:1: 5 columns; expected 4"),
     {
         "name": "qrels_utf16",
         "files": {"run.trec": GOOD_RUN, "qrels.txt": GOOD_QRELS.decode().encode("utf-16")},
@@ -121,12 +103,8 @@ CASES: list[dict[str, Any]] = [
         "argv": _evaluate(),
         "expect_in_stderr": "qrels.txt:1: this is JSON, not a qrels file",
     },
-    {
-        "name": "qrels_empty",
-        "files": {"run.trec": GOOD_RUN, "qrels.txt": b"\n\n"},
-        "argv": _evaluate(),
-        "expect_in_stderr": "qrels.txt: no judgments found",
-    },
+    _qrels_case("qrels_empty", b"\n\n",
+                "qrels.txt: no judgments found"),
     {
         "name": "qrels_header_only",
         "files": {"run.trec": GOOD_RUN, "qrels.tsv": b"query-id\tcorpus-id\tscore\n"},

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import pytest
 import torch
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from llmrank.data.record import Doc, RankingList
-from tests.tiny_models import make_tiny_bert, make_tiny_llama, make_tiny_t5
+from llmrank.testing.tiny_models import make_tiny_bert, make_tiny_llama, make_tiny_t5
 
 # tiny models gain nothing from intra-op threads, and the test machines are shared: one thread
 # avoids oversubscription stalls (a tiny T5 forward went from ~1.5 s to milliseconds)
 torch.set_num_threads(1)
+
+# tests write only to temporary folders: Hypothesis keeps its example database and constants
+# cache there (by default .hypothesis/ in the working directory, the repository), and llmrank's
+# index / teacher-score caches go there unless $LLMRANK_CACHE names one (default ~/.cache/llmrank)
+_SESSION_DIR = tempfile.mkdtemp(prefix="llmrank-tests-")
+atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)
+set_hypothesis_home_dir(os.path.join(_SESSION_DIR, "hypothesis"))
+os.environ.setdefault("LLMRANK_CACHE", os.path.join(_SESSION_DIR, "llmrank-cache"))
 
 
 @pytest.fixture(scope="session")

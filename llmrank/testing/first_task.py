@@ -1,5 +1,5 @@
 """A synthetic FIRST task a 2-layer Llama learns on a CPU in a few minutes, shared by
-``tests/test_first_training.py`` and ``bench/first_latency.py``.
+``tests/test_first_training.py`` and ``bench/first_latency.py`` (FIRST: Reddy et al., EMNLP 2024).
 
 Each window holds ``n`` passages of ``n - 1`` words; a passage's grade is how many times it says ``gold``
 (n-1, ..., 1, 0: every grade once, so each window has exactly one correct order and a model that
@@ -17,6 +17,9 @@ from pathlib import Path
 import torch
 
 from llmrank.data.record import Doc, RankingList
+from llmrank.losses import Objective
+from llmrank.rankers.base import TARGET_KEYS
+from llmrank.testing.tiny_models import make_tiny_llama
 
 FILLER = ("river", "stone", "cloud", "paper", "green", "table", "music", "light", "horse", "glass", "storm", "bread")
 QUERY = "which passage is gold"
@@ -39,8 +42,6 @@ def make_first_model(path: Path) -> Path:
     """``make_tiny_llama`` widened to hidden 64 (4 heads, 2 layers): enough capacity for the task."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from tests.tiny_models import make_tiny_llama
-
     make_tiny_llama(path)
     config = LlamaConfig.from_pretrained(path)
     config.hidden_size, config.intermediate_size, config.num_attention_heads, config.num_key_value_heads = 64, 128, 4, 4
@@ -55,9 +56,6 @@ def train_first(ranker, lists: list[RankingList], steps: int, batch_size: int = 
     linear warm-up then linear decay to 0; returns the last step's loss terms. Peak lr 1e-3: at
     3e-3 the same model learned erratically (95% identical orderings after 3,000 steps, 20% after
     5,000), at 1e-3 smoothly (100% after 1,600 steps with this schedule, and after 3,000)."""
-    from llmrank.losses import Objective
-    from llmrank.rankers.base import TARGET_KEYS
-
     if steps <= warmup:
         raise ValueError(f"steps={steps}; must exceed the {warmup} warm-up steps")
     if len(lists) < steps * batch_size:
@@ -80,6 +78,7 @@ def train_first(ranker, lists: list[RankingList], steps: int, batch_size: int = 
 
 
 def ndcg10(scores: list[float], labels: list[float]) -> float:
+    """nDCG@10 with exponential gain 2^g - 1 (Burges et al. 2005) of one list's scores."""
     order = sorted(range(len(scores)), key=lambda i: -scores[i])
     dcg = sum((2 ** labels[i] - 1) / math.log2(r + 2) for r, i in enumerate(order[:10]))
     ideal = sorted(labels, reverse=True)
