@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from llmrank.testing.measure import package_versions
-from llmrank.testing.trainer_probes import StepTimer, trainer_callbacks
+from llmrank.testing.trainer_probes import StepTimer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,8 +135,7 @@ def run_llmrank(args: argparse.Namespace, model_path: str, work: Path) -> dict[s
         where="train_throughput",
     )  # fmt: skip
     timer = StepTimer(args.warmup)
-    with trainer_callbacks(timer):  # run_training takes no callbacks
-        result = run_training(recipe)
+    result = run_training(recipe, callbacks=[timer])
     out = timer.summary(args.batch_lists * args.group_size)
     out["train_chunk_tokens"] = result.ranker.chunk_budget(torch.device("cpu"))
     out["tokens"] = padding_stats(result.ranker, args)

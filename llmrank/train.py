@@ -22,11 +22,12 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import EarlyStoppingCallback, set_seed
+from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 
 from llmrank.config import DistillArgs, Recipe, RecipeError, recipe_from_argv
 from llmrank.data.readers import load_source
@@ -169,8 +170,16 @@ def _card_rows(recipe: Recipe, metrics: dict[str, float]) -> list[dict[str, Any]
     return [{"dataset": f"{name} (validation)", "first_stage": "validation lists", "metrics": clean}]
 
 
-def run_training(recipe: Recipe) -> TrainResult:
-    """Build the ranker, data and objective from ``recipe`` and train; returns final metrics."""
+def run_training(
+    recipe: Recipe,
+    *,
+    callbacks: Sequence[TrainerCallback] = (),
+    on_batch: Callable[[list[Any]], None] | None = None,
+) -> TrainResult:
+    """Build the ranker, data and objective from ``recipe`` and train; returns final metrics.
+
+    ``callbacks`` are added to the Trainer (e.g. a step timer); ``on_batch`` sees every batch of
+    lists before it is collated (benchmarks check that two trainers saw the same batches)."""
     args = recipe.training
     set_seed(args.seed)
     objective = build_objective(recipe)
@@ -213,6 +222,16 @@ def run_training(recipe: Recipe) -> TrainResult:
         eval_lists=eval_lists,
         recipe=recipe,
     )
+    for callback in callbacks:
+        trainer.add_callback(callback)
+    if on_batch is not None:
+        collate = trainer.data_collator
+
+        def observed(batch: list[Any]) -> Any:
+            on_batch(batch)
+            return collate(batch)
+
+        trainer.data_collator = observed
     if args.early_stopping_patience is not None:
         trainer.add_callback(EarlyStoppingCallback(args.early_stopping_patience, args.early_stopping_threshold))
     _warn_uneven_last_batch(len(dataset), args)

@@ -73,7 +73,7 @@ from llmrank.beir_experiment import (
 )
 from llmrank.io_utils import atomic_write_json
 from llmrank.testing.measure import package_versions
-from llmrank.testing.trainer_probes import StepTimer, batch_keys, trainer_callbacks
+from llmrank.testing.trainer_probes import StepTimer, batch_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 SCIFACT = Path(os.environ.get("LLMRANK_SCIFACT", ROOT.parent / "shared" / "data" / "beir" / "scifact"))
@@ -327,8 +327,8 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
     timer = StepTimer()
     seen: list = []
     head_sum: list[float] = []
-    with trainer_callbacks(timer, HeadAtStart(head_sum), seen=seen):
-        result = run_training(recipe)
+    result = run_training(recipe, callbacks=[timer, HeadAtStart(head_sum)],
+                          on_batch=lambda batch: seen.append(batch_keys(batch)))
     train = timer.summary(args.batch_lists * args.group_size)
     expected = [batch_keys(b) for b in groups_in_training_order(train_file, args, seed, budget)]
     if seen[:budget] != expected:

@@ -1,18 +1,16 @@
-"""Probes inside ``run_training`` for the benchmarks: a per-step wall/CPU/memory timer, and a way
-to add Trainer callbacks and record the batches trained on (``run_training`` takes no callbacks)."""
+"""Probes for the benchmarks: a per-step wall/CPU/memory timer (a Trainer callback, given to
+``run_training(recipe, callbacks=[...])`` or to any Trainer) and the key of a batch of lists
+(``run_training(recipe, on_batch=...)`` records what was trained on)."""
 
 from __future__ import annotations
 
-import contextlib
 import resource
 import statistics
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from transformers import TrainerCallback
 
-import llmrank.trainer
 from llmrank.testing.measure import reset_peak_rss, status_kb
 
 
@@ -73,31 +71,3 @@ class StepTimer(TrainerCallback):
 def batch_keys(batch: list[Any]) -> list[tuple[str, tuple[str, ...]]]:
     """What identifies a batch of groups: each group's query id and document ids, in order."""
     return [(g.qid, tuple(d.docid for d in g.docs)) for g in batch]
-
-
-@contextlib.contextmanager
-def trainer_callbacks(*callbacks: TrainerCallback, seen: list | None = None) -> Iterator[None]:
-    """``run_training`` builds its own ``RankingTrainer`` and takes no callbacks: inside this block
-    it builds a subclass that adds ``callbacks`` and, when ``seen`` is given, appends the
-    :func:`batch_keys` of every batch it trains on (to check a peer gets the same batches)."""
-    original = llmrank.trainer.RankingTrainer
-
-    class WithCallbacks(original):  # type: ignore[misc, valid-type]
-        def __init__(self, *a: Any, **kw: Any) -> None:
-            super().__init__(*a, **kw)
-            for callback in callbacks:
-                self.add_callback(callback)
-            if seen is not None:
-                collate = self.data_collator
-
-                def recording(batch: list[Any]) -> Any:
-                    seen.append(batch_keys(batch))
-                    return collate(batch)
-
-                self.data_collator = recording
-
-    llmrank.trainer.RankingTrainer = WithCallbacks
-    try:
-        yield
-    finally:
-        llmrank.trainer.RankingTrainer = original
