@@ -69,7 +69,7 @@ from llmrank.io_utils import replace_dir
 from llmrank.loading import load_ranker
 from llmrank.merge import merge_ranker
 from llmrank.model_card import write_model_card
-from llmrank.rankers.base import CONFIG_NAME, Ranker, _version
+from llmrank.rankers.base import CONFIG_NAME, Ranker, _version, eval_mode
 
 logger = logging.getLogger(__name__)
 
@@ -225,15 +225,11 @@ def _probe_inputs(ranker: Any, pad_id: int | None) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def _check_scores(ranker: Any, model: nn.Module, pad_id: int | None, what: str, shift: float = 0.0) -> None:
-    was = ranker.training
-    ranker.eval()
     model.eval()
-    try:
+    with eval_mode(ranker):
         inputs = _probe_inputs(ranker, pad_id)
         expected = ranker.score_pairs(**inputs).float() - shift
         got = model(**inputs).logits[:, 0]
-    finally:
-        ranker.train(was)
     _check_close(expected, got, what, _dtype(model))
 
 

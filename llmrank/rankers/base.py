@@ -15,10 +15,11 @@ Checkpoint layout written by :meth:`Ranker.save_pretrained` (and read by :func:`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -177,6 +178,17 @@ def from_pretrained_kwargs(settings: RankerSettings) -> dict[str, Any]:
 
 
 _FAMILIES: dict[str, type[Ranker]] = {}
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Run a block with ``module`` in eval mode (no dropout), restoring its train/eval mode after."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 def register_family(name: str):

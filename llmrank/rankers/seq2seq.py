@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from llmrank.rankers.base import RankerOutput, RankerSettings, from_pretrained_kwargs, register_family
+from llmrank.rankers.base import RankerOutput, RankerSettings, eval_mode, from_pretrained_kwargs, register_family
 from llmrank.rankers.tokenize import PairTemplate, PointwiseRanker
 
 MODES = ("rankt5", "monot5", "rankt5-enc")
@@ -149,15 +149,11 @@ class Seq2SeqRanker(PointwiseRanker):
         """``[P]`` monoT5 log-probs of the reference: the same model with LoRA adapters disabled (no
         second copy), or under full fine-tuning a frozen copy of the base model. Dropout off."""
         model = self.backbone if self.is_peft else self.reference_model()
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             if self.is_peft:
                 with self.backbone.disable_adapter():
                     return self._score_with(model, **inputs).float()
             return self._score_with(model, **inputs).float()
-        finally:
-            model.train(was_training)
 
     def reference_model(self) -> nn.Module:
         """Frozen copy of ``options.reference_model_name_or_path`` (default: the base model),

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 
 from llmrank.data.record import Doc, RankingList
-from llmrank.rankers.base import Ranker, RankerOutput, stage_ids
+from llmrank.rankers.base import Ranker, RankerOutput, eval_mode, stage_ids
 
 #: Tokenise cache misses in calls of this many texts (one batched call to the fast tokenizer).
 _TOKENIZE_CHUNK = 2048
@@ -323,14 +323,10 @@ class PointwiseRanker(Ranker):
     def score_lists(self, lists: Sequence[RankingList], batch_size: int = 32) -> list[list[float]]:
         """Scores of every document of every list. All pairs of all lists are sorted by length and
         run ``batch_size`` pairs at a time, so little compute goes to padding."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             pairs = self.list_pairs(lists)
             flat = torch.empty(len(pairs), dtype=torch.float32)
             self.score_pairs_into(flat, pairs, range(len(pairs)), batch_size)
-        finally:
-            self.train(was_training)
         return split_by_list(flat, lists)
 
     def score_pairs_into(

@@ -58,6 +58,7 @@ from llmrank.rankers.base import (
     Ranker,
     RankerOutput,
     RankerSettings,
+    eval_mode,
     from_pretrained_kwargs,
     register_family,
     stage_ids,
@@ -450,9 +451,7 @@ class TwoTowerRanker(Ranker):
     @torch.inference_mode()
     def score_lists(self, lists: Sequence[RankingList], batch_size: int = 32) -> list[list[float]]:
         """Unscaled scores: one encoding per distinct query, cached document vectors, then the scorer."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             docs = [d for lst in lists for d in lst.docs]
             doc_vecs = self.document_vectors(docs, batch_size)
             unique_queries = list(dict.fromkeys(lst.query for lst in lists))
@@ -465,8 +464,6 @@ class TwoTowerRanker(Ranker):
                 q = q_vecs[q_index[lst.query]].to(device).unsqueeze(0)
                 out.append(self.similarity(q, d)[0].float().cpu().tolist() if len(lst) else [])
                 k += len(lst)
-        finally:
-            self.train(was_training)
         return out
 
 

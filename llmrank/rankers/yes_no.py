@@ -43,7 +43,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from llmrank.data.record import RankingList
-from llmrank.rankers.base import RankerOutput, RankerSettings, from_pretrained_kwargs, register_family
+from llmrank.rankers.base import RankerOutput, RankerSettings, eval_mode, from_pretrained_kwargs, register_family
 from llmrank.rankers.prefix_cache import (
     MIN_SHARED_TOKENS,
     cache_is_exact,
@@ -323,9 +323,7 @@ class YesNoRanker(PointwiseRanker):
         shared prefix go through the plain length-sorted batches."""
         if not self.prefix_cache:
             return super().score_lists(lists, batch_size)
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             pairs = self.list_pairs(lists)
             flat = torch.empty(len(pairs), dtype=torch.float32)
             causal_lm = self._causal_lm()
@@ -351,8 +349,6 @@ class YesNoRanker(PointwiseRanker):
                 flat[torch.tensor(positions)] = scores
             if plain:
                 self.score_pairs_into(flat, pairs, plain, batch_size)
-        finally:
-            self.train(was_training)
         return split_by_list(flat, lists)
 
     def forward(self, pair_mask: torch.Tensor, **inputs: torch.Tensor) -> RankerOutput:  # type: ignore[override]
