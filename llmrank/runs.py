@@ -60,6 +60,7 @@ __all__ = [
     "read_run",
     "read_topics",
     "read_trec_run",
+    "best_first",
     "run_to_dict",
     "strictly_decreasing",
     "truncate",
@@ -146,6 +147,13 @@ def strictly_decreasing(scores: Sequence[float], gap: float = 1e-6) -> list[floa
     return out
 
 
+def best_first(ranked: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """A list sorted best first (stable: ties keep the given order) with strictly decreasing scores,
+    so that any tool ranking by score (trec_eval, ir-measures) sees exactly this order."""
+    ordered = sorted(ranked, key=lambda t: -float(t[1]))
+    return list(zip((d for d, _ in ordered), strictly_decreasing([s for _, s in ordered])))
+
+
 def write_trec_run(path: str | os.PathLike, run: Mapping[str, Sequence[tuple[str, float]]], tag: str = "llmrank") -> None:
     """Write a best-first run atomically with ranks 1.. and strictly decreasing scores.
 
@@ -160,9 +168,7 @@ def write_trec_run(path: str | os.PathLike, run: Mapping[str, Sequence[tuple[str
             if len(set(docids)) != len(docids):
                 dup = next(d for d in docids if docids.count(d) > 1)
                 raise ValueError(f"run for query {qid!r} lists document {dup!r} twice")
-            ordered = sorted(ranked, key=lambda t: -float(t[1]))
-            scores = strictly_decreasing([s for _, s in ordered])
-            for rank, ((docid, _), score) in enumerate(zip(ordered, scores), start=1):
+            for rank, (docid, score) in enumerate(best_first(ranked), start=1):
                 f.write(f"{qid} Q0 {docid} {rank} {score!r} {tag}\n")
 
 
@@ -172,8 +178,10 @@ def truncate(run: Run, k: int) -> Run:
 
 
 def run_to_dict(run: Run) -> dict[str, dict[str, float]]:
-    """``{qid: {docid: score}}`` (the form ir-measures accepts)."""
-    return {qid: {d: float(s) for d, s in ranked} for qid, ranked in run.items()}
+    """``{qid: {docid: score}}`` (the form ir-measures accepts), with ties broken as
+    :func:`write_trec_run` breaks them: an in-memory run scores exactly as the file written from it
+    (ir-measures would otherwise order tied documents by docid)."""
+    return {qid: dict(best_first(ranked)) for qid, ranked in run.items()}
 
 
 # --------------------------------------------------------------------------- qrels

@@ -78,3 +78,31 @@ def test_evaluate_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["evaluate", "--run", str(run), "--qrels", str(qrels), "--out-dir", str(tmp_path / "o")]) == 2
     assert "share no query ids" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_in_memory_run_scores_as_the_file_written_from_it(tmp_path: Path) -> None:
+    """Tied scores: the written run keeps the given order (strictly decreasing scores), and the
+    in-memory evaluation must give the same numbers, not ir-measures' docid tie-break."""
+    import ir_measures
+
+    from llmrank.runs import write_trec_run
+
+    run = {"1": [("a", 1.0), ("c", 1.0), ("b", 1.0)], "2": [("x", 0.5), ("d", 0.5)]}
+    write_trec_run(tmp_path / "run.trec", run)
+    from_file = evaluate_run({q: dict(ranked) for q, ranked in _read(tmp_path / "run.trec").items()}, QRELS, "dl")
+    in_memory = evaluate_run(run, QRELS, "dl")
+    assert in_memory.per_query == from_file.per_query
+    # the given order puts 'a' (rel 3) first: RR(rel=2) is 1 for query 1, 'd' second for query 2
+    assert in_memory.per_query["1"]["RR(rel=2)@10"] == 1.0 and in_memory.per_query["2"]["RR(rel=2)@10"] == 0.5
+    qrels = [ir_measures.Qrel(q, d, r) for q, docs in QRELS.items() for d, r in docs.items()]
+    direct = ir_measures.calc_aggregate([ir_measures.parse_measure("nDCG@10")], qrels,
+                                        list(ir_measures.read_trec_run(str(tmp_path / "run.trec"))))  # fmt: skip
+    assert in_memory.aggregate["nDCG@10"] == pytest.approx(list(direct.values())[0])
+
+
+def _read(path: Path) -> dict[str, list[tuple[str, float]]]:
+    out: dict[str, list[tuple[str, float]]] = {}
+    for line in path.read_text().splitlines():
+        qid, _, docid, _, score, _ = line.split()
+        out.setdefault(qid, []).append((docid, float(score)))
+    return out
