@@ -352,10 +352,10 @@ def _teacher_raw_scores(teacher: str, lists: Sequence[RankingList], batch_size: 
 
 def _apply_transform(rows: list[list[float]], tf: dict[str, Any]) -> list[list[float]]:
     """Each row's teacher transform, per list (affine_relu not normalised: the loss normalises per group)."""
+    kw = {"a": tf["a"], "b": tf["b"], "temperature": tf["temperature"]}
     out = []
     for row in rows:
         t = torch.tensor([row], dtype=torch.float64)
-        kw = {"a": tf["a"], "b": tf["b"], "temperature": tf["temperature"]}
         out.append(teacher_transform(t, torch.ones_like(t, dtype=torch.bool), tf["name"], **kw)[0].tolist())
     return out
 

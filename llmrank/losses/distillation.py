@@ -123,10 +123,14 @@ def mse_distillation_loss(
 _TEACHER_KINDS = ("logits", "probabilities")
 
 
-def _teacher_probabilities(teacher_scores: Tensor, mask: Tensor | None, teacher: str, name: str) -> Tensor:
-    """Teacher probabilities ``[B, n]`` (0 at padding): ``σ(t)`` of logits, or ``t`` checked in [0, 1]."""
+def _check_teacher_kind(teacher: str, name: str) -> None:
     if teacher not in _TEACHER_KINDS:
         raise ValueError(f"{name}: teacher must be one of {_TEACHER_KINDS}, got {teacher!r}")
+
+
+def _teacher_probabilities(teacher_scores: Tensor, mask: Tensor | None, teacher: str, name: str) -> Tensor:
+    """Teacher probabilities ``[B, n]`` (0 at padding): ``σ(t)`` of logits, or ``t`` checked in [0, 1]."""
+    _check_teacher_kind(teacher, name)
     t = teacher_scores.detach()
     valid = torch.ones(t.shape, dtype=torch.bool, device=t.device) if mask is None else mask
     t = torch.where(valid, t, torch.zeros((), dtype=t.dtype, device=t.device))
@@ -153,8 +157,7 @@ def listwise_distillation_loss(
     ``teacher="probabilities"``: ``p = t`` as given (the paper's ranking model outputs click
     probabilities), in [0, 1].  This is :func:`bar_distillation_loss` with ``transform="softmax"`` /
     ``"none"``.  Mean over lists with ≥ 1 valid item."""
-    if teacher not in _TEACHER_KINDS:
-        raise ValueError(f"listwise_distillation_loss: teacher must be one of {_TEACHER_KINDS}, got {teacher!r}")
+    _check_teacher_kind(teacher, "listwise_distillation_loss")
     if teacher == "probabilities":
         _teacher_probabilities(teacher_scores, mask, teacher, "listwise_distillation_loss")  # range check
     transform = "softmax" if teacher == "logits" else "none"
