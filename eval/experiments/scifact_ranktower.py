@@ -71,6 +71,10 @@ BALANCED_SORT_TERMS = [{**SOFTSORT, "weight": LAMBDA_SOFTSORT}, {**AM_RANKMAX, "
 # this row gives it its own, 1e-3 (a usual Adam step for a freshly initialised head; set before any run
 # of this row, not tuned on validation or test).
 ROW_TRAINING: dict[str, dict[str, Any]] = {"interaction_head_lr": {"head_learning_rate": 1e-3}}
+# Rows whose downstream ranker (distillation teacher and impressions) is not the zero-shot model but
+# llmrank's own fine-tuned checkpoint of another row (seed 1, its best validation step): a teacher
+# that ranks better than the student's starting point, as RankTower's downstream ranker does.
+ROW_TEACHER: dict[str, str] = {"hybrid_tuned_teacher": "softmax"}
 # name -> (label, objective terms or None for zero-shot, extra model options)
 ROWS: dict[str, tuple[str, list[dict[str, Any]] | None, dict[str, Any]]] = {
     "zero_shot": ("zero-shot cosine (published MiniLM)", None, {}),
@@ -88,6 +92,8 @@ ROWS: dict[str, tuple[str, list[dict[str, Any]] | None, dict[str, Any]]] = {
     "distill_pairwise": ("hybrid, pairwise distillation",
                          [{"name": "pairwise_distillation", "scope": _IMP}, *BALANCED_SORT_TERMS], {}),
     "distill_none": ("hybrid without distillation", BALANCED_SORT_TERMS, {}),
+    "hybrid_tuned_teacher": ("hybrid, teacher = fine-tuned softmax two-tower", [DISTILL_LISTWISE, *BALANCED_SORT_TERMS],
+                             {}),
     "pg_rank": ("PG-Rank", [{"name": "pg_rank"}], {}),
     "interaction": ("interaction head, listwise softmax", [{"name": "softmax"}], {"scorer": "interaction"}),
     "interaction_head_lr": ("interaction head (head lr 1e-3), listwise softmax", [{"name": "softmax"}],
@@ -226,16 +232,16 @@ def run_one(args: argparse.Namespace, work: Path, data: dict[str, Any], row: str
         out = work / "models" / f"{row}-s{seed}"
         if out.exists():
             shutil.rmtree(out)  # an interrupted run restarts from scratch (results are what is cached)
+        if row in ROW_TEACHER:
+            data = {**data, "train_file": tuned_teacher_file(args, work, data, ROW_TEACHER[row])}
         recipe = recipe_for(args, work, data, objective, extra, seed, out, ROW_TRAINING.get(row))
         with timed(times, "train"):
             result = run_training(recipe)
         ranker = result.ranker
-        state = sorted(out.glob("checkpoint-*/trainer_state.json"))
-        if state:
-            st = json.loads(state[-1].read_text())
-            info["best_step"] = int(str(st.get("best_model_checkpoint") or "-0").rsplit("-", 1)[-1] or 0)
-            info["val_curve"] = [(h["step"], round(h["eval_ndcg@10"], 4)) for h in st["log_history"]
-                                 if "eval_ndcg@10" in h]  # fmt: skip
+        # every validation of the run (not only up to the best checkpoint), written by run_training
+        curve = json.loads((out / "validation_curve.json").read_text())
+        info["best_step"] = curve["best_step"]
+        info["val_curve"] = [(p["step"], round(p["value"], 4)) for p in curve["points"]]
         info["val_ndcg@10"] = round(result.metrics.get("eval_ndcg@10", float("nan")), 4)
         if not args.keep_checkpoints:
             shutil.rmtree(out, ignore_errors=True)
@@ -247,6 +253,36 @@ def run_one(args: argparse.Namespace, work: Path, data: dict[str, Any], row: str
     atomic_write_json(cache, res)
     print(f"[{row} seed {seed}] nDCG@10 {res['mean']['nDCG@10']:.4f}  {info}", flush=True)
     return res
+
+
+def tuned_teacher_file(args: argparse.Namespace, work: Path, data: dict[str, Any], teacher_row: str) -> Path:
+    """The training lists with ``teacher_row``'s seed-1 fine-tuned model as teacher (logits on the
+    student's scale, like the zero-shot teacher's); the model is trained once and kept under work/teachers."""
+    from llmrank.data.readers import write_lists_jsonl
+    from llmrank.distill import score_lists_to_file
+    from llmrank.loading import load_ranker
+
+    scored = Path(data["train_file"]).with_name(Path(data["train_file"]).name.replace("zeroshot", f"{teacher_row}-s1"))
+    if scored.exists():
+        return scored
+    model_dir = work / "teachers" / f"{teacher_row}-s1"
+    final = model_dir / "best"
+    if not final.exists():
+        from llmrank.train import run_training
+
+        shutil.rmtree(model_dir, ignore_errors=True)
+        _, objective, extra = ROWS[teacher_row]
+        result = run_training(recipe_for(args, work, data, objective or [], extra, 1, model_dir / "train",
+                                         ROW_TRAINING.get(teacher_row)))  # fmt: skip
+        result.ranker.save_pretrained(final)
+        shutil.rmtree(model_dir / "train", ignore_errors=True)
+    ranker = load_ranker(final)
+    cosine = scored.with_suffix(".cosine.jsonl")
+    lists = score_lists_to_file(ranker, data["train"], cosine, batch_size=64, meta={"model": str(final)})
+    for rl in lists:
+        rl.teacher_scores = [args.scale * t for t in rl.teacher_scores or []]
+    write_lists_jsonl(lists, scored)
+    return scored
 
 
 def zero_shot_validation(work: Path, data: dict[str, Any], extra: dict[str, Any], ranker: Any = None) -> float:
