@@ -304,9 +304,39 @@ def bm25_row(data: dict[str, Any]) -> dict[str, float]:
     return {m: statistics.fmean(v.values()) for m, v in per_query(lists, scores, data["qrels"], MEASURES).items()}
 
 
-def summarize(results: dict[str, list[dict[str, Any]]], skipped: dict[str, str]) -> dict[str, Any]:
+# The paper's orderings (RankTower Table 3: the hybrid and its components; Table 4: the distillation
+# variants), plus whether a better teacher helps the hybrid, each tested as "a > b" on the test claims.
+CLAIMS: list[tuple[str, str, str]] = [
+    ("Table 3: hybrid > SoftSort alone", "hybrid", "softsort_only"),
+    ("Table 3: hybrid > AM-Rankmax alone", "hybrid", "am_rankmax_only"),
+    ("Table 3: hybrid > listwise distillation alone", "hybrid", "distill_only"),
+    ("Table 3: AM-Rankmax > Rankmax", "am_rankmax_only", "rankmax_only"),
+    ("Table 3: Rankmax > softmax", "rankmax_only", "softmax"),
+    ("Table 4: listwise distillation > pairwise", "hybrid", "distill_pairwise"),
+    ("Table 4: pairwise distillation > pointwise", "distill_pairwise", "distill_pointwise"),
+    ("Table 4: pointwise distillation > none", "distill_pointwise", "distill_none"),
+    ("a fine-tuned teacher > the zero-shot teacher (hybrid)", "hybrid_tuned_teacher", "hybrid"),
+]
+
+
+def paired(results: dict[str, list[dict[str, Any]]], a: str, b: str, measure: str) -> dict[str, float]:
+    """Mean difference a - b and the paired t-test's p over the test claims, each claim's value
+    averaged over the row's seeds first."""
     from scipy.stats import ttest_rel
 
+    qids = sorted(results[b][0]["per_query"][measure])
+    ours = [statistics.fmean(r["per_query"][measure][q] for r in results[a]) for q in qids]
+    theirs = [statistics.fmean(r["per_query"][measure][q] for r in results[b]) for q in qids]
+    return {"diff": statistics.fmean(ours) - statistics.fmean(theirs), "p": float(ttest_rel(ours, theirs).pvalue)}
+
+
+def verdict(test: dict[str, float], alpha: float = 0.05) -> str:
+    if test["p"] >= alpha:
+        return "not significant"
+    return "holds" if test["diff"] > 0 else "reversed"
+
+
+def summarize(results: dict[str, list[dict[str, Any]]], skipped: dict[str, str]) -> dict[str, Any]:
     base = results.get(BASELINE)
     rows = {}
     for row, runs in results.items():
@@ -316,18 +346,19 @@ def summarize(results: dict[str, list[dict[str, Any]]], skipped: dict[str, str])
             out[m] = {"mean": statistics.fmean(means), "std": statistics.stdev(means) if len(means) > 1 else 0.0,
                       "per_seed": means}  # fmt: skip
             if base and row != BASELINE:
-                qids = sorted(base[0]["per_query"][m])
-                ours = [statistics.fmean(r["per_query"][m][q] for r in runs) for q in qids]
-                theirs = [statistics.fmean(r["per_query"][m][q] for r in base) for q in qids]
-                test = ttest_rel(ours, theirs)
-                out[m]["vs_zero_shot"] = {"diff": statistics.fmean(ours) - statistics.fmean(theirs),
-                                          "p": float(test.pvalue)}  # fmt: skip
+                out[m]["vs_zero_shot"] = paired(results, row, BASELINE, m)
         for key in ("best_step", "val_ndcg@10"):
             if all(key in r for r in runs):
                 out[key] = [r[key] for r in runs]
         out["train_s"] = [r["times_s"].get("train") for r in runs]
         rows[row] = out
-    return {"rows": rows, "skipped": skipped}
+    claims = []
+    for claim, a, b in CLAIMS:
+        if a in results and b in results:
+            test = paired(results, a, b, "nDCG@10")
+            claims.append({"claim": claim, "a": a, "b": b, "seeds": [len(results[a]), len(results[b])],
+                           "nDCG@10": test, "verdict": verdict(test)})  # fmt: skip
+    return {"rows": rows, "claims": claims, "skipped": skipped}
 
 
 def markdown(summary: dict[str, Any], bm25: dict[str, float]) -> str:
@@ -340,6 +371,12 @@ def markdown(summary: dict[str, Any], bm25: dict[str, float]) -> str:
                      f"{r['R@10']['mean']:.4f} | {delta} | {len(r['seeds'])} |")  # fmt: skip
     for row, why in summary["skipped"].items():
         lines.append(f"| {ROWS[row][0]} | skipped: {why} | | | |")
+    if summary.get("claims"):
+        lines += ["", "| claim (a > b) | Δ nDCG@10 (a − b) | p | seeds (a, b) | here |", "|---|---|---|---|---|"]
+        for c in summary["claims"]:
+            t = c["nDCG@10"]
+            lines.append(f"| {c['claim']} | {t['diff']:+.4f} | {t['p']:.3g} | {c['seeds'][0]}, {c['seeds'][1]} | "
+                         f"{c['verdict']} |")  # fmt: skip
     return "\n".join(lines)
 
 
