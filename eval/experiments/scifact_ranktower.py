@@ -316,6 +316,7 @@ CLAIMS: list[tuple[str, str, str]] = [
     ("Table 4: pairwise distillation > pointwise", "distill_pairwise", "distill_pointwise"),
     ("Table 4: pointwise distillation > none", "distill_pointwise", "distill_none"),
     ("a fine-tuned teacher > the zero-shot teacher (hybrid)", "hybrid_tuned_teacher", "hybrid"),
+    ("hybrid > listwise softmax (the plain objective)", "hybrid", "softmax"),
 ]
 
 
@@ -362,15 +363,17 @@ def summarize(results: dict[str, list[dict[str, Any]]], skipped: dict[str, str])
 
 
 def markdown(summary: dict[str, Any], bm25: dict[str, float]) -> str:
-    lines = ["| row | nDCG@10 | R@10 | Δ nDCG@10 vs zero-shot (p) | seeds |", "|---|---|---|---|---|",
-             f"| BM25 top-100 (first stage) | {bm25['nDCG@10']:.4f} | {bm25['R@10']:.4f} | | |"]  # fmt: skip
+    lines = ["| row | nDCG@10 | R@10 | Δ nDCG@10 vs zero-shot (p) | seeds | train s / run |", "|---|---|---|---|---|---|",
+             f"| BM25 top-100 (first stage) | {bm25['nDCG@10']:.4f} | {bm25['R@10']:.4f} | | | |"]  # fmt: skip
     for r in summary["rows"].values():
         vs = r["nDCG@10"].get("vs_zero_shot")
         delta = f"{vs['diff']:+.4f} ({vs['p']:.3g})" if vs else ""
+        train = [t for t in r["train_s"] if t is not None]
+        train_cell = f"{statistics.median(train):.0f}" if train else ""
         lines.append(f"| {r['label']} | {r['nDCG@10']['mean']:.4f} ± {r['nDCG@10']['std']:.4f} | "
-                     f"{r['R@10']['mean']:.4f} | {delta} | {len(r['seeds'])} |")  # fmt: skip
+                     f"{r['R@10']['mean']:.4f} | {delta} | {len(r['seeds'])} | {train_cell} |")  # fmt: skip
     for row, why in summary["skipped"].items():
-        lines.append(f"| {ROWS[row][0]} | skipped: {why} | | | |")
+        lines.append(f"| {ROWS[row][0]} | skipped: {why} | | | | |")
     if summary.get("claims"):
         lines += ["", "| claim (a > b) | Δ nDCG@10 (a − b) | p | seeds (a, b) | here |", "|---|---|---|---|---|"]
         for c in summary["claims"]:
