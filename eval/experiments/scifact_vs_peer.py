@@ -265,6 +265,73 @@ def HeadAtStart(out: list[float]) -> Any:  # noqa: N802 - a callback factory
     return Recorder()
 
 
+def ValidationProbe(lists: list, score: Any, every: int, bf16: bool, curve: dict[str, Any]) -> Any:  # noqa: N802
+    """A callback that, every ``every`` optimizer steps, scores the validation ``lists`` with the model
+    being trained (``score(model, lists)``, eval mode, no gradients) and appends the mean nDCG@10 over
+    the lists' own labels (``llmrank.metrics.ndcg_at_k``, the measure of the budget search) to
+    ``curve["points"]``. Its seconds go to ``curve`` so that training time can exclude them. Scoring
+    draws no random numbers (no dropout in eval mode), so the training batches and updates are the
+    same as without it. Register it before the ``StepTimer``: its time then falls inside timed steps."""
+    import torch
+    from transformers import TrainerCallback
+
+    from llmrank.metrics import ndcg_at_k
+
+    class Probe(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+            if state.global_step % every:
+                return
+            wall, cpu = time.perf_counter(), time.process_time()
+            was_training = model.training
+            with torch.no_grad(), inference_precision(bf16):
+                rows = score(model, lists)
+            model.train(was_training)
+            value = statistics.fmean(
+                float(ndcg_at_k(torch.tensor([s], dtype=torch.float64), torch.tensor([rl.labels], dtype=torch.float64), k=10)[0])
+                for rl, s in zip(lists, rows)
+            )  # fmt: skip
+            curve["points"].append({"step": int(state.global_step), "value": round(value, 6)})
+            curve["wall_s"] += time.perf_counter() - wall
+            curve["cpu_s"] += time.process_time() - cpu
+
+    return Probe()
+
+
+def new_curve(every: int) -> dict[str, Any]:
+    return {"measure": "nDCG@10 (validation lists' labels)", "every_steps": every, "points": [], "wall_s": 0.0,
+            "cpu_s": 0.0}  # fmt: skip
+
+
+def without_validation(train: dict[str, Any], curve: dict[str, Any], pairs_per_step: int) -> dict[str, Any]:
+    """The timer's summary with the validation probe's seconds taken out (they fall inside timed steps)."""
+    wall = train["wall_s"] - curve["wall_s"]
+    cpu = train["cpu_s"] - curve["cpu_s"]
+    steps = train["timed_steps"]
+    return train | {
+        "wall_s": round(wall, 3), "pairs_per_s": round(steps * pairs_per_step / wall, 2), "cpu_s": round(cpu, 3),
+        "pairs_per_cpu_s": round(steps * pairs_per_step / cpu, 2), "validation_s": round(curve["wall_s"], 1),
+        "validation_curve": curve["points"],
+    }  # fmt: skip
+
+
+def scores_by_doc(lists: list, scores: list[list[float]]) -> dict[str, dict[str, float]]:
+    """``{qid: {docid: score}}``: what the run cache keeps, so fusion can be recomputed later."""
+    return {rl.qid: {d.docid: float(s) for d, s in zip(rl.docs, row)} for rl, row in zip(lists, scores)}
+
+
+def st_scores(model: Any, lists: list) -> list[list[float]]:
+    """sentence-transformers' raw logits (no activation) for each list's (query, document) pairs."""
+    import torch
+
+    pairs = [(rl.query, d.full_text(" ")) for rl in lists for d in rl.docs]
+    flat = model.predict(pairs, batch_size=64, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+    out, i = [], 0
+    for rl in lists:
+        out.append([float(x) for x in flat[i : i + len(rl.docs)]])
+        i += len(rl.docs)
+    return out
+
+
 # --------------------------------------------------------------------------- runs
 def _recipe(args: argparse.Namespace, model_path: str, train_file: Path, out: Path, pairing: str, seed: int,
             steps: int, **kw: Any) -> Any:  # fmt: skip
@@ -319,17 +386,20 @@ def find_budget(args: argparse.Namespace, model_path: str, train_file: Path, val
 
 
 def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, model_path: str,
-                train_file: Path, test: list) -> tuple[dict[str, Any], list[list[float]]]:  # fmt: skip
+                train_file: Path, test: list, val: list, val_fusion: list) -> tuple[dict[str, Any], list[list[float]]]:  # fmt: skip
     from llmrank.train import run_training
 
     out = Path(args.work) / "models" / f"llmrank-{pairing}-s{seed}"
     recipe = _recipe(args, model_path, train_file, out, pairing, seed, budget)
     timer = StepTimer()
+    curve = new_curve(args.eval_steps)
+    probe = ValidationProbe(val, lambda m, lists: m.score_lists(lists, batch_size=64), args.eval_steps, args.bf16, curve)
     seen: list = []
     head_sum: list[float] = []
-    result = run_training(recipe, callbacks=[timer, HeadAtStart(head_sum)],
+    result = run_training(recipe, callbacks=[probe, timer, HeadAtStart(head_sum)],
                           on_batch=lambda batch: seen.append(batch_keys(batch)))
-    train = timer.summary(args.batch_lists * args.group_size)
+    pairs_per_step = args.batch_lists * args.group_size
+    train = without_validation(timer.summary(pairs_per_step), curve, pairs_per_step)
     expected = [batch_keys(b) for b in groups_in_training_order(train_file, args, seed, budget)]
     if seen[:budget] != expected:
         raise RuntimeError("llmrank trained on other batches than the ones given to sentence-transformers")
@@ -339,12 +409,15 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
     with inference_precision(args.bf16):
         scores = result.ranker.score_lists(test, batch_size=64)
     rerank_s = time.perf_counter() - t0
+    with inference_precision(args.bf16):
+        val_scores = result.ranker.score_lists(val_fusion, batch_size=64)
     shutil.rmtree(out, ignore_errors=True)  # ~90 MB each; the numbers are what we keep
-    return {"train": train, "rerank_s": round(rerank_s, 1)}, scores
+    kept = {"test": scores_by_doc(test, scores), "validation": scores_by_doc(val_fusion, val_scores)}
+    return {"train": train, "rerank_s": round(rerank_s, 1), "scores": kept}, scores
 
 
 def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model_path: str,
-           train_file: Path, test: list) -> tuple[dict[str, Any], list[list[float]]]:  # fmt: skip
+           train_file: Path, test: list, val: list, val_fusion: list) -> tuple[dict[str, Any], list[list[float]]]:  # fmt: skip
     import torch
     from datasets import Dataset
     from sentence_transformers.base.sampler import DefaultBatchSampler
@@ -407,6 +480,7 @@ def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model
     same["lr_scheduler_type"] = str(getattr(same["lr_scheduler_type"], "value", same["lr_scheduler_type"]))
     same["optim"] = str(getattr(same["optim"], "value", same["optim"]))
     timer = StepTimer()
+    curve = new_curve(args.eval_steps)
     trainer = CrossEncoderTrainer(
         model=model,
         args=CrossEncoderTrainingArguments(
@@ -415,36 +489,69 @@ def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model
             report_to="none", disable_tqdm=True, dataloader_num_workers=0, **same),
         train_dataset=dataset,
         loss=st_loss(pairing, model),
-        callbacks=[timer],
+        callbacks=[ValidationProbe(val, st_scores, args.eval_steps, args.bf16, curve), timer],
     )  # fmt: skip
     initial_head = float(classifier.weight.double().sum() + classifier.bias.double().sum())
     trainer.train()
-    train = timer.summary(args.batch_lists * args.group_size)
+    pairs_per_step = args.batch_lists * args.group_size
+    train = without_validation(timer.summary(pairs_per_step), curve, pairs_per_step)
     train["initial_head_sum"] = initial_head
     t0 = time.perf_counter()
-    pairs = [(rl.query, d.full_text(" ")) for rl in test for d in rl.docs]
     with inference_precision(args.bf16):
-        flat = model.predict(pairs, batch_size=64, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+        scores = st_scores(model, test)
     rerank_s = time.perf_counter() - t0
-    scores, i = [], 0
-    for rl in test:
-        scores.append([float(x) for x in flat[i : i + len(rl.docs)]])
-        i += len(rl.docs)
+    with inference_precision(args.bf16):
+        val_scores = st_scores(model, val_fusion)
     shutil.rmtree(Path(args.work) / "models" / f"st-{pairing}-s{seed}", ignore_errors=True)
-    return {"train": train, "rerank_s": round(rerank_s, 1)}, scores
+    kept = {"test": scores_by_doc(test, scores), "validation": scores_by_doc(val_fusion, val_scores)}
+    return {"train": train, "rerank_s": round(rerank_s, 1), "scores": kept}, scores
 
 
 # --------------------------------------------------------------------------- report
-def summarise(runs: dict[tuple[str, str], list[dict]], qids: list[str]) -> list[dict]:
-    """Rows per (pairing, system): mean ± std over seeds; per pairing a paired t-test llmrank vs ST
-    on the per-claim values averaged over seeds."""
+FUSIONS = ("rrf", "linear")
+
+
+def first_stage_run(lists: list) -> dict[str, list[tuple[str, float]]]:
+    """BM25's run over the lists' candidates, best first."""
+    from llmrank.runs import best_first
+
+    return {rl.qid: best_first([(d.docid, s) for d, s in zip(rl.docs, rl.meta["first_stage_scores"])]) for rl in lists}
+
+
+def fused_with_bm25(run: dict, method: str, test: list, val_fusion: list, qrels: dict, val_qrels: dict) -> dict:
+    """A cached run with its test scores fused with BM25 (``llmrank.fusion.fuse``): RRF (k = 60), or
+    linear with the weight ``tune_linear_weight`` picks on the validation claims (never on test)."""
+    from llmrank.fusion import fuse, tune_linear_weight
+    from llmrank.runs import best_first, run_to_dict
+
+    def as_run(scores: dict[str, dict[str, float]]) -> dict[str, list[tuple[str, float]]]:
+        return {q: best_first(list(m.items())) for q, m in scores.items()}
+
+    weight = None
+    if method == "linear":
+        weight, _ = tune_linear_weight(as_run(run["scores"]["validation"]), first_stage_run(val_fusion), val_qrels)
+    fused = run_to_dict(fuse(as_run(run["scores"]["test"]), first_stage_run(test), method, weight=weight))
+    values = [[fused[rl.qid][d.docid] for d in rl.docs] for rl in test]
+    return run | {"per_query": per_query(test, values, qrels, MEASURES), "fusion_weight": weight}
+
+
+def summarise(runs: dict[tuple[str, str, str | None], list[dict]], qids: list[str]) -> list[dict]:
+    """Rows per (pairing, fusion, system): mean ± std over seeds; for llmrank a paired t-test against
+    sentence-transformers (same pairing and fusion) on the per-claim values averaged over seeds."""
     rows = []
-    for (pairing, system), rs in runs.items():
+    order = sorted(runs, key=lambda k: (list(PAIRINGS).index(k[0]), [None, *FUSIONS].index(k[2]), SYSTEMS.index(k[1])))
+    for pairing, system, fusion in order:
+        rs = runs[(pairing, system, fusion)]
+        if not rs:
+            continue
         label = PAIRINGS[pairing][1] if system == "llmrank" else PAIRINGS[pairing][2]
-        row: dict[str, Any] = {"pairing": pairing, "system": system, "loss": label, "seeds": [r["seed"] for r in rs]}
+        row: dict[str, Any] = {"pairing": pairing, "system": system, "loss": label, "fusion": fusion,
+                               "seeds": [r["seed"] for r in rs]}  # fmt: skip
+        if fusion == "linear":
+            row["fusion_weights"] = [r["fusion_weight"] for r in rs]
         for m in MEASURES:
             row[m] = over_seeds(rs, qids, m)
-            peer = runs.get((pairing, "st"))
+            peer = runs.get((pairing, "st", fusion))
             if system == "llmrank" and peer:
                 ours, theirs = seed_averaged(rs, qids, m), seed_averaged(peer, qids, m)
                 row[m]["p_vs_st"] = paired_p(ours, theirs)
@@ -461,16 +568,20 @@ def markdown(rows: list[dict], bm25: dict[str, float]) -> str:
     def cell(row: dict, m: str) -> str:
         return mean_std_cell(row[m], len(row["seeds"]))
 
-    lines = ["| objective | system (loss) | nDCG@10 | R@10 | Δ nDCG@10 vs ST (p) | train s | pairs/s | rerank s |",
-             "|---|---|---|---|---|---|---|---|",
-             f"| - | BM25 (Pyserini) | {bm25['nDCG@10']:.4f} | {bm25['R@10']:.4f} | - | - | - | - |"]  # fmt: skip
+    lines = ["| objective | system (loss) | seeds | nDCG@10 | R@10 | Δ nDCG@10 vs ST (p) | train s | pairs/s | rerank s |",
+             "|---|---|---|---|---|---|---|---|---|",
+             f"| - | BM25 (Pyserini) | - | {bm25['nDCG@10']:.4f} | {bm25['R@10']:.4f} | - | - | - | - |"]  # fmt: skip
     for r in rows:
         v = r["nDCG@10"]
         delta = f"{v['diff_vs_st']:+.4f} ({v['p_vs_st']:.3g})" if v.get("p_vs_st") is not None else "-"
-        who = "llmrank" if r["system"] == "llmrank" else "sentence-transformers"
-        lines.append(f"| {PAIRINGS[r['pairing']][0]} | {who} ({r['loss']}) | {cell(r, 'nDCG@10')} | "
-                     f"{cell(r, 'R@10')} | {delta} | {r['train_s_mean']:.0f} | {r['pairs_per_s_mean']:.1f} | "
-                     f"{r['rerank_s_mean']:.0f} |")  # fmt: skip
+        who = ("llmrank" if r["system"] == "llmrank" else "sentence-transformers") + f" ({r['loss']})"
+        if r["fusion"] == "rrf":
+            who += " + BM25, RRF k=60"
+        elif r["fusion"] == "linear":
+            who += " + BM25, linear w=" + "/".join(f"{w:.2f}" for w in r["fusion_weights"]) + " (validation)"
+        lines.append(f"| {PAIRINGS[r['pairing']][0]} | {who} | {','.join(map(str, r['seeds']))} | "
+                     f"{cell(r, 'nDCG@10')} | {cell(r, 'R@10')} | {delta} | {r['train_s_mean']:.0f} | "
+                     f"{r['pairs_per_s_mean']:.1f} | {r['rerank_s_mean']:.0f} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -484,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from llmrank.data.readers import read_beir, write_lists_jsonl
+    from llmrank.runs import read_qrels
 
     times: dict[str, float] = {}
     model_path, splits = setup(scifact, work, args.threads, times, num_negatives=args.num_negatives,
@@ -497,6 +609,10 @@ def main(argv: list[str] | None = None) -> int:
                                   top_k=args.val_top_k) if rl.qid in val_ids]  # fmt: skip
     val_file = work / "validation.jsonl"
     write_lists_jsonl(val, val_file)
+    # the validation claims at the test depth, to pick the linear fusion weight (scored once, after training)
+    val_fusion = [rl for rl in read_beir(scifact, splits.runs["train"], split="train",
+                                         top_k=args.test_top_k) if rl.qid in val_ids]  # fmt: skip
+    val_qrels = {q: r for q, r in read_qrels(scifact / "qrels" / "train.tsv").items() if q in val_ids}
     test, qrels = splits.test, splits.qrels
     qids = [rl.qid for rl in test]
     bm25_pq = per_query(test, [rl.meta["first_stage_scores"] for rl in test], qrels, MEASURES)
@@ -520,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def one(system: str, pairing: str, seed: int) -> dict:
         run = run_llmrank if system == "llmrank" else run_st
-        info, scores = run(pairing, seed, budget, args, model_path, train_file, test)
+        info, scores = run(pairing, seed, budget, args, model_path, train_file, test, val, val_fusion)
         obj = {"system": system, "pairing": pairing, "seed": seed, "steps": budget, "bf16": args.bf16,
                **info, "per_query": per_query(test, scores, qrels, MEASURES)}  # fmt: skip
         print(f"[{system}-{pairing}-s{seed}] nDCG@10 {statistics.fmean(obj['per_query']['nDCG@10'].values()):.4f} "
@@ -528,15 +644,17 @@ def main(argv: list[str] | None = None) -> int:
               f"rerank {info['rerank_s']}s", flush=True)  # fmt: skip
         return obj
 
-    results: dict[tuple[str, str], list[dict]] = {}
+    results: dict[tuple[str, str, str | None], list[dict]] = {}
     checks = {p: objective_check(p, args.group_size, args.batch_lists, seed=0) for p in args.pairings.split(",")}
     # seed-major: a partial experiment still has every pairing at the first seeds
     for seed in (int(s) for s in args.seeds.split(",")):
         for pairing in args.pairings.split(","):
             for system in args.systems.split(","):
-                results.setdefault((pairing, system), []).append(
-                    cached(f"{system}-{pairing}-s{seed}", lambda a=system, b=pairing, c=seed: one(a, b, c))
-                )  # fmt: skip
+                run = cached(f"{system}-{pairing}-s{seed}", lambda a=system, b=pairing, c=seed: one(a, b, c))
+                results.setdefault((pairing, system, None), []).append(run)
+                for method in FUSIONS:  # runs cached before the scores were kept have no fused rows
+                    fused = [fused_with_bm25(run, method, test, val_fusion, qrels, val_qrels)] if "scores" in run else []
+                    results.setdefault((pairing, system, method), []).extend(fused)
 
     rows = summarise(results, qids)
     table = markdown(rows, bm25)
@@ -558,10 +676,12 @@ def main(argv: list[str] | None = None) -> int:
         "objective_check": checks,
         "rows": rows,
         "table_markdown": table,
-        "per_run": {f"{s}-{p}-s{r['seed']}": {m: statistics.fmean(r["per_query"][m].values()) for m in MEASURES}
+        "per_run": {f"{s}-{p}-s{r['seed']}" + (f"+{f}" if f else ""): {m: statistics.fmean(r["per_query"][m].values()) for m in MEASURES}
                     | {"train_s": r["train"]["wall_s"], "pairs_per_s": r["train"]["pairs_per_s"],
                        "rerank_s": r["rerank_s"], "bf16": r["bf16"], "steps": r["steps"]}
-                    for (p, s), rs in results.items() for r in rs},
+                    | ({"fusion_weight": r["fusion_weight"]} if f == "linear" else {})
+                    | ({"validation_curve": r["train"].get("validation_curve")} if f is None else {})
+                    for (p, s, f), rs in results.items() for r in rs},
         "versions": versions() | package_versions("sentence-transformers"),
         "threads": torch.get_num_threads(),
         "times": times,
