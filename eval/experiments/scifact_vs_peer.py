@@ -411,9 +411,24 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
     rerank_s = time.perf_counter() - t0
     with inference_precision(args.bf16):
         val_scores = result.ranker.score_lists(val_fusion, batch_size=64)
+    info: dict[str, Any] = {"train": train, "rerank_s": round(rerank_s, 1)}
+    if pairing == "softmax":  # the BAR teacher of this seed: its scores of every training document
+        from llmrank.data.readers import read_lists_jsonl
+        from llmrank.distill import score_lists_to_file
+
+        path = teacher_scores_path(args, seed)
+        with inference_precision(args.bf16):
+            score_lists_to_file(result.ranker, read_lists_jsonl(train_file), path, batch_size=64,
+                                meta={"model": f"llmrank-softmax-s{seed}"})  # fmt: skip
+        info["teacher_scores"] = str(path)
     shutil.rmtree(out, ignore_errors=True)  # ~90 MB each; the numbers are what we keep
-    kept = {"test": scores_by_doc(test, scores), "validation": scores_by_doc(val_fusion, val_scores)}
-    return {"train": train, "rerank_s": round(rerank_s, 1), "scores": kept}, scores
+    info["scores"] = {"test": scores_by_doc(test, scores), "validation": scores_by_doc(val_fusion, val_scores)}
+    return info, scores
+
+
+def teacher_scores_path(args: argparse.Namespace, seed: int) -> Path:
+    """Where the llmrank softmax run of ``seed`` leaves its scores of the training lists (BAR's teacher)."""
+    return Path(args.work) / "runs" / f"teacher-softmax-s{seed}.scores.jsonl"
 
 
 def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model_path: str,
