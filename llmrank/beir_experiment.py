@@ -187,6 +187,25 @@ def paired_p(a: Sequence[float], b: Sequence[float]) -> float | None:
     return None if p != p else float(p)  # NaN when every difference is 0
 
 
+def paired_diff(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], qids: Sequence[str], measure: str) -> dict[str, Any]:
+    """Runs ``a`` against runs ``b`` (each a list of seeds): the mean difference of ``measure`` over
+    ``qids`` and the paired t-test's p, each query's value averaged over its row's seeds first."""
+    ours, theirs = seed_averaged(a, qids, measure), seed_averaged(b, qids, measure)
+    return {"diff": statistics.fmean(ours) - statistics.fmean(theirs), "p": paired_p(ours, theirs)}
+
+
+def verdict(test: dict[str, Any], alpha: float = 0.05) -> str:
+    """What a :func:`paired_diff` says of the claim "a > b": holds, reversed or not significant."""
+    if test["p"] is None or test["p"] >= alpha:
+        return "not significant"
+    return "holds" if test["diff"] > 0 else "reversed"
+
+
+def p_cell(p: float | None) -> str:
+    """A p-value for a table: 3 significant digits, ``-`` when the test is undefined."""
+    return "-" if p is None else f"{p:.3g}"
+
+
 def mean_std_cell(summary: dict[str, Any], seeds: int) -> str:
     """``mean ± std`` of an :func:`over_seeds` summary, just the mean for one seed."""
     return f"{summary['mean']:.4f} ± {summary['std']:.4f}" if seeds > 1 else f"{summary['mean']:.4f}"

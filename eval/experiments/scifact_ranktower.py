@@ -44,7 +44,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from llmrank.beir_experiment import bm25_runs, minilm_path, per_query, versions
+from llmrank.beir_experiment import bm25_runs, minilm_path, p_cell, paired_diff, per_query, verdict, versions
 from llmrank.io_utils import atomic_write_json
 from llmrank.testing.measure import timed
 
@@ -320,21 +320,9 @@ CLAIMS: list[tuple[str, str, str]] = [
 ]
 
 
-def paired(results: dict[str, list[dict[str, Any]]], a: str, b: str, measure: str) -> dict[str, float]:
-    """Mean difference a - b and the paired t-test's p over the test claims, each claim's value
-    averaged over the row's seeds first."""
-    from scipy.stats import ttest_rel
-
-    qids = sorted(results[b][0]["per_query"][measure])
-    ours = [statistics.fmean(r["per_query"][measure][q] for r in results[a]) for q in qids]
-    theirs = [statistics.fmean(r["per_query"][measure][q] for r in results[b]) for q in qids]
-    return {"diff": statistics.fmean(ours) - statistics.fmean(theirs), "p": float(ttest_rel(ours, theirs).pvalue)}
-
-
-def verdict(test: dict[str, float], alpha: float = 0.05) -> str:
-    if test["p"] >= alpha:
-        return "not significant"
-    return "holds" if test["diff"] > 0 else "reversed"
+def paired(results: dict[str, list[dict[str, Any]]], a: str, b: str, measure: str) -> dict[str, Any]:
+    """Row ``a`` against row ``b`` over the test claims (:func:`llmrank.beir_experiment.paired_diff`)."""
+    return paired_diff(results[a], results[b], sorted(results[b][0]["per_query"][measure]), measure)
 
 
 def summarize(results: dict[str, list[dict[str, Any]]], skipped: dict[str, str]) -> dict[str, Any]:
@@ -367,7 +355,7 @@ def markdown(summary: dict[str, Any], bm25: dict[str, float]) -> str:
              f"| BM25 top-100 (first stage) | {bm25['nDCG@10']:.4f} | {bm25['R@10']:.4f} | | | |"]  # fmt: skip
     for r in summary["rows"].values():
         vs = r["nDCG@10"].get("vs_zero_shot")
-        delta = f"{vs['diff']:+.4f} ({vs['p']:.3g})" if vs else ""
+        delta = f"{vs['diff']:+.4f} ({p_cell(vs['p'])})" if vs else ""
         train = [t for t in r["train_s"] if t is not None]
         train_cell = f"{statistics.median(train):.0f}" if train else ""
         lines.append(f"| {r['label']} | {r['nDCG@10']['mean']:.4f} ± {r['nDCG@10']['std']:.4f} | "
@@ -378,7 +366,7 @@ def markdown(summary: dict[str, Any], bm25: dict[str, float]) -> str:
         lines += ["", "| claim (a > b) | Δ nDCG@10 (a − b) | p | seeds (a, b) | here |", "|---|---|---|---|---|"]
         for c in summary["claims"]:
             t = c["nDCG@10"]
-            lines.append(f"| {c['claim']} | {t['diff']:+.4f} | {t['p']:.3g} | {c['seeds'][0]}, {c['seeds'][1]} | "
+            lines.append(f"| {c['claim']} | {t['diff']:+.4f} | {p_cell(t['p'])} | {c['seeds'][0]}, {c['seeds'][1]} | "
                          f"{c['verdict']} |")  # fmt: skip
     return "\n".join(lines)
 
