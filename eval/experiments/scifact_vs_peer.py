@@ -39,6 +39,20 @@ over seeds; training seconds and pairs/s (the training loop, from train begin to
     python eval/experiments/scifact_vs_peer.py --quick         # smoke: a few minutes
     python eval/experiments/scifact_vs_peer.py --pairings softmax --seeds 1 --budget 600
 
+§4, the objectives and BAR at the same protocol (llmrank only; ``--objectives``): RankNet
+(``pairwise_logistic``), Poly-1, ApproxNDCG, and Born-Again distillation (Qin et al. 2021) from the
+seed's llmrank softmax run as teacher (its scores of the training lists are kept for that): BAR
+(α 0.5, ReLU(t), listwise), MSE distillation and α = 1. A second table lists llmrank's rows with
+Δ nDCG@10 against pointwise sigmoid and the papers' claims as paired tests (``CLAIMS``).
+
+Every run records its validation curve (nDCG@10 of the validation claims every ``--eval-steps``,
+the seconds excluded from training time) and keeps its test and validation scores; each table row
+is shown alone and fused with BM25 (RRF k = 60; linear with the weight tuned on the validation
+claims at the test depth, ``llmrank.fusion.tune_linear_weight``).
+
+    python eval/experiments/scifact_vs_peer.py --systems llmrank --pairings softmax,lambdaloss,pointwise \
+        --objectives ranknet,poly1,approx_ndcg,bar,bar_mse,bar_alpha1     # the §4 table
+
 Each finished run (and the budget) is cached under ``--work``/runs as JSON (atomically): an
 interrupted experiment resumes where it stopped. Writes ``--out`` and prints the markdown table.
 """
@@ -64,11 +78,14 @@ from llmrank.beir_experiment import (
     inference_precision,
     mean_std_cell,
     over_seeds,
+    p_cell,
+    paired_diff,
     paired_p,
     per_query,
     seed_averaged,
     setup,
     validation_qids,
+    verdict,
     versions,
 )
 from llmrank.io_utils import atomic_write_json
@@ -85,6 +102,29 @@ PAIRINGS: dict[str, tuple[str, str, str]] = {
     "lambdaloss": ("LambdaLoss NDCG-Loss2", "lambdaloss", "LambdaLoss(NDCGLoss2Scheme)"),
     "pointwise": ("pointwise sigmoid", "pointwise_sigmoid", "BinaryCrossEntropyLoss"),
 }
+# llmrank-only rows at the same protocol (issue 17 §4): name -> (label, objective terms, distillation)
+_BAR_TRANSFORM = {"name": "affine_relu", "a": 1.0, "b": 0.0}  # ReLU(t): BAR's teacher-score transform
+OBJECTIVES: dict[str, tuple[str, list[dict[str, Any]], dict[str, Any] | None]] = {
+    "ranknet": ("pairwise logistic (RankNet)", [{"name": "pairwise_logistic"}], None),
+    "poly1": ("Poly-1 softmax", [{"name": "poly1"}], None),
+    "approx_ndcg": ("ApproxNDCG", [{"name": "approx_ndcg"}], None),
+    "bar": ("BAR student (α 0.5, ReLU(t), listwise)", [{"name": "softmax"}],
+            {"alpha": 0.5, "loss": "listwise", "transform": _BAR_TRANSFORM}),
+    "bar_mse": ("MSE distillation (α 0.5)", [{"name": "softmax"}],
+                {"alpha": 0.5, "loss": "mse", "transform": {"name": "none"}}),
+    "bar_alpha1": ("teacher scores only (α 1, listwise)", [{"name": "softmax"}],
+                   {"alpha": 1.0, "loss": "listwise", "transform": _BAR_TRANSFORM}),
+}  # fmt: skip
+# the papers' claims, each "a > b" on test nDCG@10, checked by a paired t-test (a row missing: skipped)
+CLAIMS: list[tuple[str, str, str]] = [
+    ("listwise softmax > pointwise sigmoid (Rax, Jagerman et al. 2022; RankT5, Zhuang et al. 2023)", "softmax", "pointwise"),
+    ("Poly-1 > softmax (PolyLoss, Leng et al. 2022; RankT5)", "poly1", "softmax"),
+    ("LambdaLoss NDCG-Loss2 > RankNet (Wang et al. 2018)", "lambdaloss", "ranknet"),
+    ("ApproxNDCG > RankNet (Qin et al. 2010)", "approx_ndcg", "ranknet"),
+    ("BAR student > its teacher (Qin et al. 2021)", "bar", "softmax"),
+    ("listwise distillation > MSE distillation (BAR)", "bar", "bar_mse"),
+    ("the teacher > teacher scores only, α = 1 (BAR)", "softmax", "bar_alpha1"),
+]  # fmt: skip
 SYSTEMS = ("llmrank", "st")
 SPLIT_FILE = ROOT / "eval" / "splits" / "scifact_validation_qids.txt"
 DEFAULT_OUT = ROOT / "eval" / "results" / "scifact_vs_peer.json"
@@ -108,6 +148,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=str(DEFAULT_OUT))
     p.add_argument("--pairings", default=",".join(PAIRINGS))
     p.add_argument("--seeds", default="1,2,3")
+    p.add_argument("--objectives", default="",
+                   help=f"llmrank-only rows at the same protocol (§4): {','.join(OBJECTIVES)} (BAR rows need "
+                   "the seed's llmrank softmax run)")  # fmt: skip
     p.add_argument("--systems", default=",".join(SYSTEMS), help="llmrank,st (both by default)")
     p.add_argument("--budget", type=int, default=None, help="skip the budget search and train this many steps")
     p.add_argument("--max-steps", type=int, default=3000, help="cap of the budget search")
@@ -141,6 +184,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [k for k in args.pairings.split(",") if k not in PAIRINGS]
     if unknown:
         p.error(f"unknown pairing(s) {unknown}; choose from {', '.join(PAIRINGS)}")
+    unknown = [k for k in args.objectives.split(",") if k and k not in OBJECTIVES]
+    if unknown:
+        p.error(f"unknown objective(s) {unknown}; choose from {', '.join(OBJECTIVES)}")
     if not set(args.systems.split(",")) <= set(SYSTEMS):
         p.error(f"--systems {args.systems!r}: choose from {', '.join(SYSTEMS)}")
     if args.budget is not None and args.budget < 1:
@@ -149,8 +195,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # --------------------------------------------------------------------------- objectives
+def label(name: str, system: str = "llmrank") -> str:
+    """The loss a row trains with: llmrank's name, or sentence-transformers' loss."""
+    if name in OBJECTIVES:
+        return OBJECTIVES[name][0]
+    return PAIRINGS[name][1] if system == "llmrank" else PAIRINGS[name][2]
+
+
 def llmrank_objective(pairing: str, group_size: int) -> list[dict[str, Any]]:
     """llmrank's term; LambdaLoss is scaled to sentence-transformers' normalisation (see the docstring)."""
+    if pairing in OBJECTIVES:
+        return OBJECTIVES[pairing][1]
     name = PAIRINGS[pairing][1]
     weight = 1.0 / (group_size * math.log(2)) if pairing == "lambdaloss" else 1.0
     return [{"name": name, "weight": weight}]
@@ -390,7 +445,14 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
     from llmrank.train import run_training
 
     out = Path(args.work) / "models" / f"llmrank-{pairing}-s{seed}"
-    recipe = _recipe(args, model_path, train_file, out, pairing, seed, budget)
+    distill = OBJECTIVES[pairing][2] if pairing in OBJECTIVES else None
+    if distill is not None:  # BAR's teacher: this seed's llmrank softmax run (same data, order, start)
+        teacher = teacher_scores_path(args, seed)
+        if not teacher.exists():
+            raise RuntimeError(f"{pairing}: no teacher scores at {teacher}; run --pairings softmax --systems llmrank "
+                               f"--seeds {seed} first (a softmax run cached before the scores were kept must be redone)")
+        distill = {**distill, "teacher_scores": str(teacher)}
+    recipe = _recipe(args, model_path, train_file, out, pairing, seed, budget, distill=distill)
     timer = StepTimer()
     curve = new_curve(args.eval_steps)
     probe = ValidationProbe(val, lambda m, lists: m.score_lists(lists, batch_size=64), args.eval_steps, args.bf16, curve)
@@ -554,13 +616,13 @@ def summarise(runs: dict[tuple[str, str, str | None], list[dict]], qids: list[st
     """Rows per (pairing, fusion, system): mean ± std over seeds; for llmrank a paired t-test against
     sentence-transformers (same pairing and fusion) on the per-claim values averaged over seeds."""
     rows = []
-    order = sorted(runs, key=lambda k: (list(PAIRINGS).index(k[0]), [None, *FUSIONS].index(k[2]), SYSTEMS.index(k[1])))
+    names = [*PAIRINGS, *OBJECTIVES]
+    order = sorted(runs, key=lambda k: (names.index(k[0]), [None, *FUSIONS].index(k[2]), SYSTEMS.index(k[1])))
     for pairing, system, fusion in order:
         rs = runs[(pairing, system, fusion)]
         if not rs:
             continue
-        label = PAIRINGS[pairing][1] if system == "llmrank" else PAIRINGS[pairing][2]
-        row: dict[str, Any] = {"pairing": pairing, "system": system, "loss": label, "fusion": fusion,
+        row: dict[str, Any] = {"pairing": pairing, "system": system, "loss": label(pairing, system), "fusion": fusion,
                                "seeds": [r["seed"] for r in rs]}  # fmt: skip
         if fusion == "linear":
             row["fusion_weights"] = [r["fusion_weight"] for r in rs]
@@ -594,10 +656,54 @@ def markdown(rows: list[dict], bm25: dict[str, float]) -> str:
             who += " + BM25, RRF k=60"
         elif r["fusion"] == "linear":
             who += " + BM25, linear w=" + "/".join(f"{w:.2f}" for w in r["fusion_weights"]) + " (validation)"
-        lines.append(f"| {PAIRINGS[r['pairing']][0]} | {who} | {','.join(map(str, r['seeds']))} | "
+        objective = PAIRINGS[r["pairing"]][0] if r["pairing"] in PAIRINGS else "(llmrank only)"
+        lines.append(f"| {objective} | {who} | {','.join(map(str, r['seeds']))} | "
                      f"{cell(r, 'nDCG@10')} | {cell(r, 'R@10')} | {delta} | {r['train_s_mean']:.0f} | "
                      f"{r['pairs_per_s_mean']:.1f} | {r['rerank_s_mean']:.0f} |")  # fmt: skip
     return "\n".join(lines)
+
+
+def objectives_summary(results: dict[tuple[str, str, str | None], list[dict]], qids: list[str],
+                       bm25: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+    """§4: llmrank's rows alone, every objective at the same protocol (reranker alone and fused by
+    RRF), Δ nDCG@10 against pointwise sigmoid, and the papers' claims as paired tests."""
+    names = [n for n in [*PAIRINGS, *OBJECTIVES] if results.get((n, "llmrank", None))]
+    base = results.get(("pointwise", "llmrank", None))
+    rows, lines = [], [
+        "| objective (llmrank) | seeds | nDCG@10 | R@10 | + BM25 RRF nDCG@10 | Δ nDCG@10 vs pointwise (p) |",
+        "|---|---|---|---|---|---|",
+        f"| BM25 (Pyserini) | - | {bm25['nDCG@10']:.4f} | {bm25['R@10']:.4f} | - | - |",
+    ]  # fmt: skip
+    for name in names:
+        rs = results[(name, "llmrank", None)]
+        fused = results.get((name, "llmrank", "rrf")) or []
+        title = PAIRINGS[name][0] if name in PAIRINGS else OBJECTIVES[name][0]
+        row = {"name": name, "label": title, "seeds": [r["seed"] for r in rs],
+               **{m: over_seeds(rs, qids, m) for m in MEASURES},
+               "rrf_nDCG@10": over_seeds(fused, qids, "nDCG@10") if fused else None,
+               "rrf_seeds": [r["seed"] for r in fused]}  # fmt: skip
+        if base and name != "pointwise":
+            row["vs_pointwise"] = paired_diff(rs, base, qids, "nDCG@10")
+        rows.append(row)
+        vs = row.get("vs_pointwise")
+        delta = f"{vs['diff']:+.4f} ({p_cell(vs['p'])})" if vs else "-"
+        rrf = "-"
+        if fused:
+            rrf = f"{mean_std_cell(row['rrf_nDCG@10'], len(fused))} (seeds {','.join(map(str, row['rrf_seeds']))})"
+        lines.append(f"| {row['label']} | {','.join(map(str, row['seeds']))} | {mean_std_cell(row['nDCG@10'], len(rs))} | "
+                     f"{mean_std_cell(row['R@10'], len(rs))} | {rrf} | {delta} |")  # fmt: skip
+    claims = []
+    for text, a, b in CLAIMS:
+        ra, rb = results.get((a, "llmrank", None)), results.get((b, "llmrank", None))
+        if ra and rb:
+            test = paired_diff(ra, rb, qids, "nDCG@10")
+            claims.append({"claim": text, "a": a, "b": b, "seeds": [len(ra), len(rb)], "nDCG@10": test,
+                           "verdict": verdict(test)})  # fmt: skip
+    if claims:
+        lines += ["", "| claim (a > b) | Δ nDCG@10 (a − b) | p | seeds (a, b) | here |", "|---|---|---|---|---|"]
+        lines += [f"| {c['claim']} | {c['nDCG@10']['diff']:+.4f} | {p_cell(c['nDCG@10']['p'])} | "
+                  f"{c['seeds'][0]}, {c['seeds'][1]} | {c['verdict']} |" for c in claims]  # fmt: skip
+    return {"rows": rows, "claims": claims, "table_markdown": "\n".join(lines)}
 
 
 # --------------------------------------------------------------------------- main
@@ -633,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
     bm25_pq = per_query(test, [rl.meta["first_stage_scores"] for rl in test], qrels, MEASURES)
     bm25 = {m: statistics.fmean(bm25_pq[m].values()) for m in MEASURES}
 
-    settings = {k: v for k, v in vars(args).items() if k not in ("out", "quick", "pairings", "seeds", "systems", "work", "threads")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "quick", "pairings", "objectives", "seeds", "systems", "work", "threads")}
     fingerprint = json.dumps(settings, sort_keys=True)
     cache = RunCache(work / "runs", fingerprint)
 
@@ -663,17 +769,22 @@ def main(argv: list[str] | None = None) -> int:
     checks = {p: objective_check(p, args.group_size, args.batch_lists, seed=0) for p in args.pairings.split(",")}
     # seed-major: a partial experiment still has every pairing at the first seeds
     for seed in (int(s) for s in args.seeds.split(",")):
-        for pairing in args.pairings.split(","):
-            for system in args.systems.split(","):
-                run = cached(f"{system}-{pairing}-s{seed}", lambda a=system, b=pairing, c=seed: one(a, b, c))
-                results.setdefault((pairing, system, None), []).append(run)
-                for method in FUSIONS:  # runs cached before the scores were kept have no fused rows
-                    fused = [fused_with_bm25(run, method, test, val_fusion, qrels, val_qrels)] if "scores" in run else []
-                    results.setdefault((pairing, system, method), []).extend(fused)
+        # the peer pairings (softmax first: BAR's teacher), then the llmrank-only rows
+        jobs = [(p, system) for p in args.pairings.split(",") for system in args.systems.split(",")]
+        jobs += [(o, "llmrank") for o in args.objectives.split(",") if o and "llmrank" in args.systems.split(",")]
+        for pairing, system in jobs:
+            run = cached(f"{system}-{pairing}-s{seed}", lambda a=system, b=pairing, c=seed: one(a, b, c))
+            results.setdefault((pairing, system, None), []).append(run)
+            for method in FUSIONS:  # runs cached before the scores were kept have no fused rows
+                fused = [fused_with_bm25(run, method, test, val_fusion, qrels, val_qrels)] if "scores" in run else []
+                results.setdefault((pairing, system, method), []).extend(fused)
 
     rows = summarise(results, qids)
     table = markdown(rows, bm25)
     print(table)
+    objectives = objectives_summary(results, qids, bm25)
+    if objectives["rows"]:
+        print(objectives["table_markdown"])
     recall = candidate_recall(test, qrels)
     atomic_write_json(Path(args.out), {
         "experiment": "SciFact: llmrank vs sentence-transformers CrossEncoderTrainer, MiniLM-L6 cross-encoder "
@@ -691,6 +802,7 @@ def main(argv: list[str] | None = None) -> int:
         "objective_check": checks,
         "rows": rows,
         "table_markdown": table,
+        "objectives": objectives,
         "per_run": {f"{s}-{p}-s{r['seed']}" + (f"+{f}" if f else ""): {m: statistics.fmean(r["per_query"][m].values()) for m in MEASURES}
                     | {"train_s": r["train"]["wall_s"], "pairs_per_s": r["train"]["pairs_per_s"],
                        "rerank_s": r["rerank_s"], "bf16": r["bf16"], "steps": r["steps"]}
