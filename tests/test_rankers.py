@@ -317,3 +317,22 @@ def test_sequence_classification_checkpoint_head_is_reused(tiny_bert, tmp_path) 
     torch.testing.assert_close(torch.tensor(sum(ranker.score_lists(lists), [])), torch.tensor(ref), atol=1e-5, rtol=1e-4)
     ranker.save_pretrained(tmp_path / "ckpt")
     assert_same_scores(ranker, load_ranker(tmp_path / "ckpt"), lists)
+
+
+@pytest.mark.parametrize("name", ["bert", "rankt5-enc"])
+def test_score_head_stays_float32_under_autocast(name, tiny_bert, tiny_t5, lists) -> None:
+    """bf16 autocast (training with bf16, CPU scoring) must not round the scores: the linear head
+    runs in float32 on the (bf16) pooled state, so scores are not bf16 values that tie."""
+    ranker = build(tiny_bert, "cross-encoder", {}) if name == "bert" else build(tiny_t5, "seq2seq", {"mode": "rankt5-enc"})
+    ranker.eval()
+    states: list[torch.Tensor] = []
+    head = ranker.score_head
+    hook = head.register_forward_hook(lambda module, args, out: states.append(args[0].detach()))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        batch = ranker.collate(lists)
+        scores = ranker(**inputs_of(batch)).scores[batch["list_mask"]]
+    hook.remove()
+    assert scores.dtype == torch.float32
+    expected = (states[0].float() @ head.weight.float().T + head.bias.float()).squeeze(-1)
+    torch.testing.assert_close(scores, expected, atol=1e-6, rtol=1e-6)
+    assert not torch.equal(scores, scores.to(torch.bfloat16).float())  # not rounded to bf16

@@ -88,6 +88,23 @@ def test_forward_matches_score_lists_and_scale(tiny_bert: str) -> None:
         assert (out.scores[b, : len(row)] / 20.0).tolist() == pytest.approx(row, abs=1e-5)
 
 
+@pytest.mark.parametrize("scorer", ["cosine", "interaction"])
+def test_similarity_stays_float32_under_autocast(tiny_bert: str, scorer: str) -> None:
+    """Under bf16 autocast (training with bf16) the similarity of the float32 tower vectors is
+    computed in float32: bf16 would round cosines to steps of ~0.004 and tie neighbours."""
+    ranker = _build(tiny_bert, scorer=scorer).eval()
+    dim = ranker.backbone.config.hidden_size
+    generator = torch.Generator().manual_seed(0)
+    q = torch.nn.functional.normalize(torch.randn(2, dim, generator=generator), dim=-1)
+    d = torch.nn.functional.normalize(torch.randn(2, 5, dim, generator=generator), dim=-1)
+    with torch.no_grad():
+        exact = ranker.similarity(q, d)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = ranker.similarity(q, d)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, exact, atol=1e-6, rtol=1e-6)
+
+
 def test_interaction_head_shapes_gradients_and_stop_gradient() -> None:
     torch.manual_seed(0)
     head = InteractionHead(dim=16, heads_query=3, heads_doc=5, head_dim=8, gate_reduction=2)

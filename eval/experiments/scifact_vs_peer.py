@@ -307,6 +307,24 @@ def groups_in_training_order(train_file: Path, args: argparse.Namespace, seed: i
     return batches
 
 
+def Float32Head(linear: Any) -> Any:  # noqa: N802 - a module factory (torch imported lazily)
+    """A Linear run with float32 weights and autocast off, as llmrank runs its score head."""
+    import torch
+
+    from llmrank.rankers.base import autocast_off
+
+    class Head(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = linear
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            with autocast_off(x):
+                return self.linear(x.to(self.linear.weight.dtype))
+
+    return Head()
+
+
 def HeadAtStart(out: list[float]) -> Any:  # noqa: N802 - a callback factory
     """A callback that records the sum of the score head's weights and bias when training begins
     (the fresh head), so the two systems' starting heads can be compared in the results."""
@@ -550,6 +568,9 @@ def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model
         classifier.weight.copy_(head.weight)
         classifier.bias.copy_(head.bias)
     del head
+    # llmrank runs its head in float32 outside autocast (llmrank.rankers.base.float32_head): ST's
+    # classifier gets the same treatment, so bf16 autocast rounds neither side's scores
+    model.model.classifier = Float32Head(classifier)
     set_seed(seed)
     same = {k: getattr(recipe.training, k) for k in (
         "max_steps", "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim", "adam_beta1",

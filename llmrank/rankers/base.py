@@ -191,6 +191,25 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
         module.train(was_training)
 
 
+#: the device types ``torch.autocast`` accepts that a ranker runs on
+_AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps")
+
+
+def autocast_off(like: torch.Tensor) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` switched off on ``like``'s device, for the last, cheap step of a score:
+    autocast would run it in bf16/fp16 and round every score to about 3 significant digits, so
+    neighbours in a ranking tie and the evaluation breaks the ties by document id."""
+    device = like.device.type
+    return torch.autocast(device, enabled=False) if device in _AUTOCAST_DEVICES else contextlib.nullcontext()
+
+
+def float32_head(head: nn.Linear, states: torch.Tensor) -> torch.Tensor:
+    """``head(states)`` with the head's float32 weights even under mixed precision (see
+    :func:`autocast_off`), squeezed to one score per row."""
+    with autocast_off(states):
+        return head(states.to(head.weight.dtype)).squeeze(-1)
+
+
 def register_family(name: str):
     """Class decorator: make a Ranker subclass available under ``family: name`` in recipes."""
 

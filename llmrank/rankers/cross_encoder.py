@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from llmrank.rankers.base import RankerSettings, from_pretrained_kwargs, register_family
+from llmrank.rankers.base import RankerSettings, float32_head, from_pretrained_kwargs, register_family
 from llmrank.rankers.first_token_layer import first_token_last_layer
 from llmrank.rankers.tokenize import PairTemplate, PointwiseRanker, encoder_pair_template
 
@@ -107,7 +107,7 @@ class CrossEncoderRanker(PointwiseRanker):
         if self.pooling in ("cls", "pooler") and settings.options.get("first_token_last_layer", True):
             self.first_token_only = first_token_last_layer(_base_model(backbone))
         hidden = getattr(config, "hidden_size", None) or config.d_model
-        # the head stays float32 whatever the backbone dtype: cheap, and keeps scores precise
+        # the head stays float32 whatever the backbone dtype, and runs so under autocast (float32_head)
         self.score_head = nn.Linear(hidden, 1)
         nn.init.normal_(self.score_head.weight, std=getattr(config, "initializer_range", 0.02))
         nn.init.zeros_(self.score_head.bias)
@@ -209,7 +209,7 @@ class CrossEncoderRanker(PointwiseRanker):
             else:  # mean
                 m = attention_mask.unsqueeze(-1).to(states.dtype)
                 pooled = (states * m).sum(1) / m.sum(1).clamp_min(1)
-        return self.score_head(pooled.to(self.score_head.weight.dtype)).squeeze(-1)
+        return float32_head(self.score_head, pooled)
 
 
 def _is_sequence_classifier(config: Any) -> bool:

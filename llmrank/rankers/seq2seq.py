@@ -28,7 +28,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from llmrank.rankers.base import RankerOutput, RankerSettings, eval_mode, from_pretrained_kwargs, register_family
+from llmrank.rankers.base import (
+    RankerOutput,
+    RankerSettings,
+    eval_mode,
+    float32_head,
+    from_pretrained_kwargs,
+    register_family,
+)
 from llmrank.rankers.tokenize import PairTemplate, PointwiseRanker
 
 MODES = ("rankt5", "monot5", "rankt5-enc")
@@ -170,7 +177,7 @@ class Seq2SeqRanker(PointwiseRanker):
         input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
         if self.mode == "rankt5-enc":
             states = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            return self.score_head(states[:, 0].to(self.score_head.weight.dtype)).squeeze(-1)
+            return float32_head(self.score_head, states[:, 0])
         start = torch.full((input_ids.shape[0], 1), self.decoder_start_token_id, dtype=torch.long, device=input_ids.device)
         logits = model(
             input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=start, use_cache=False

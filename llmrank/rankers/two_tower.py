@@ -58,6 +58,7 @@ from llmrank.rankers.base import (
     Ranker,
     RankerOutput,
     RankerSettings,
+    autocast_off,
     eval_mode,
     from_pretrained_kwargs,
     register_family,
@@ -340,12 +341,15 @@ class TwoTowerRanker(Ranker):
         return F.normalize(pooled, p=2, dim=-1) if self.normalize else pooled
 
     def similarity(self, q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        """``[B, n]`` unscaled scores of query vectors ``[B, D]`` against document vectors ``[B, n, D]``."""
-        if self.head is not None:
-            return self.head(q, d)
-        if self.scorer == "cosine":
-            q, d = F.normalize(q, dim=-1), F.normalize(d, dim=-1)
-        return torch.einsum("bd,bnd->bn", q, d)
+        """``[B, n]`` unscaled scores of query vectors ``[B, D]`` against document vectors ``[B, n, D]``,
+        in float32 even under autocast (the vectors are float32; see :func:`autocast_off`)."""
+        with autocast_off(q):
+            if self.head is not None:
+                dtype = next(self.head.parameters()).dtype
+                return self.head(q.to(dtype), d.to(dtype))
+            if self.scorer == "cosine":
+                q, d = F.normalize(q.float(), dim=-1), F.normalize(d.float(), dim=-1)
+            return torch.einsum("bd,bnd->bn", q.float(), d.float())
 
     # ----------------------------------------------------------------------------- training
     def collate(self, lists: Sequence[RankingList]) -> dict[str, torch.Tensor]:
