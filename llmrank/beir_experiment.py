@@ -218,14 +218,22 @@ class RunCache:
     def __init__(self, folder: Path, fingerprint: str) -> None:
         self.folder, self.fingerprint = folder, fingerprint
 
-    def get(self, name: str, compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
-        """The run ``name`` (computed and saved atomically when missing or stale), and whether it is new."""
+    def load(self, name: str) -> dict[str, Any] | None:
+        """The finished run ``name`` made with these settings, or None."""
         path = self.folder / f"{name}.json"
         if path.exists():
             obj = json.loads(path.read_text())
             if obj.get("fingerprint") == self.fingerprint:
                 print(f"[{name}] done earlier, reusing {path}", flush=True)
-                return obj, False
+                return obj
+        return None
+
+    def get(self, name: str, compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+        """The run ``name`` (computed and saved atomically when missing or stale), and whether it is new."""
+        obj = self.load(name)
+        if obj is not None:
+            return obj, False
+        path = self.folder / f"{name}.json"
         obj = compute()
         obj["fingerprint"] = self.fingerprint
         atomic_write_json(path, obj)

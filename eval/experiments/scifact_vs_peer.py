@@ -151,6 +151,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--objectives", default="",
                    help=f"llmrank-only rows at the same protocol (§4): {','.join(OBJECTIVES)} (BAR rows need "
                    "the seed's llmrank softmax run)")  # fmt: skip
+    p.add_argument("--summarize-only", action="store_true",
+                   help="the tables and JSON from the cached runs alone: train nothing, list the missing runs")
     p.add_argument("--systems", default=",".join(SYSTEMS), help="llmrank,st (both by default)")
     p.add_argument("--budget", type=int, default=None, help="skip the budget search and train this many steps")
     p.add_argument("--max-steps", type=int, default=3000, help="cap of the budget search")
@@ -760,17 +762,27 @@ def main(argv: list[str] | None = None) -> int:
     bm25_pq = per_query(test, [rl.meta["first_stage_scores"] for rl in test], qrels, MEASURES)
     bm25 = {m: statistics.fmean(bm25_pq[m].values()) for m in MEASURES}
 
-    settings = {k: v for k, v in vars(args).items() if k not in ("out", "quick", "pairings", "objectives", "seeds", "systems", "work", "threads")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "quick", "pairings", "objectives", "seeds", "systems", "work", "threads", "summarize_only")}
     fingerprint = json.dumps(settings, sort_keys=True)
     cache = RunCache(work / "runs", fingerprint)
 
-    def cached(name: str, fn: Any) -> dict:
+    missing: list[str] = []
+
+    def cached(name: str, fn: Any) -> dict | None:
+        if args.summarize_only:
+            run = cache.load(name)
+            if run is None:
+                missing.append(name)
+            return run
         return cache.get(name, fn)[0]
 
     if args.budget is not None:
         budget_info: dict[str, Any] = {"budget": args.budget, "how": "given with --budget", "validation_curve": None}
     else:
         budget_info = cached("budget", lambda: find_budget(args, model_path, train_file, val_file))
+        if budget_info is None:
+            print(f"error: no cached budget under {work / 'runs'}; run without --summarize-only first", file=sys.stderr)
+            return 2
     budget = int(budget_info["budget"])
     # a run is reusable only at the same number of steps
     cache.fingerprint = json.dumps(settings | {"steps": budget}, sort_keys=True)
@@ -795,6 +807,8 @@ def main(argv: list[str] | None = None) -> int:
         jobs += [(o, "llmrank") for o in args.objectives.split(",") if o and "llmrank" in args.systems.split(",")]
         for pairing, system in jobs:
             run = cached(f"{system}-{pairing}-s{seed}", lambda a=system, b=pairing, c=seed: one(a, b, c))
+            if run is None:  # --summarize-only and not run yet
+                continue
             results.setdefault((pairing, system, None), []).append(run)
             for method in FUSIONS:  # runs cached before the scores were kept have no fused rows
                 fused = [fused_with_bm25(run, method, test, val_fusion, qrels, val_qrels)] if "scores" in run else []
@@ -821,6 +835,7 @@ def main(argv: list[str] | None = None) -> int:
         "candidate_recall": {f"R@{args.test_top_k} of BM25": recall},
         "bm25": bm25,
         "objective_check": checks,
+        "missing_runs": missing,
         "rows": rows,
         "table_markdown": table,
         "objectives": objectives,
