@@ -80,9 +80,7 @@ from llmrank.beir_experiment import (
     over_seeds,
     p_cell,
     paired_diff,
-    paired_p,
     per_query,
-    seed_averaged,
     setup,
     validation_qids,
     verdict,
@@ -313,7 +311,7 @@ def Float32Head(linear: Any) -> Any:  # noqa: N802 - a module factory (torch imp
     """A Linear run with float32 weights and autocast off, as llmrank runs its score head."""
     import torch
 
-    from llmrank.rankers.base import autocast_off
+    from llmrank.rankers.base import float32_head
 
     class Head(torch.nn.Module):
         def __init__(self) -> None:
@@ -321,8 +319,7 @@ def Float32Head(linear: Any) -> Any:  # noqa: N802 - a module factory (torch imp
             self.linear = linear
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            with autocast_off(x):
-                return self.linear(x.to(self.linear.weight.dtype))
+            return float32_head(self.linear, x).unsqueeze(-1)  # ST expects [N, 1] logits
 
     return Head()
 
@@ -618,9 +615,11 @@ def first_stage_run(lists: list) -> dict[str, list[tuple[str, float]]]:
     return {rl.qid: best_first([(d.docid, s) for d, s in zip(rl.docs, rl.meta["first_stage_scores"])]) for rl in lists}
 
 
-def fused_with_bm25(run: dict, method: str, test: list, val_fusion: list, qrels: dict, val_qrels: dict) -> dict:
-    """A cached run with its test scores fused with BM25 (``llmrank.fusion.fuse``): RRF (k = 60), or
-    linear with the weight ``tune_linear_weight`` picks on the validation claims (never on test)."""
+def fused_with_bm25(run: dict, method: str, test: list, bm25_test: dict, bm25_val: dict, qrels: dict,
+                    val_qrels: dict) -> dict:  # fmt: skip
+    """A cached run with its test scores fused with BM25's run ``bm25_test`` (``llmrank.fusion.fuse``):
+    RRF (k = 60), or linear with the weight ``tune_linear_weight`` picks on the validation claims
+    (``bm25_val``; never on test)."""
     from llmrank.fusion import fuse, tune_linear_weight
     from llmrank.runs import best_first, run_to_dict
 
@@ -629,8 +628,8 @@ def fused_with_bm25(run: dict, method: str, test: list, val_fusion: list, qrels:
 
     weight = None
     if method == "linear":
-        weight, _ = tune_linear_weight(as_run(run["scores"]["validation"]), first_stage_run(val_fusion), val_qrels)
-    fused = run_to_dict(fuse(as_run(run["scores"]["test"]), first_stage_run(test), method, weight=weight))
+        weight, _ = tune_linear_weight(as_run(run["scores"]["validation"]), bm25_val, val_qrels)
+    fused = run_to_dict(fuse(as_run(run["scores"]["test"]), bm25_test, method, weight=weight))
     values = [[fused[rl.qid][d.docid] for d in rl.docs] for rl in test]
     return run | {"per_query": per_query(test, values, qrels, MEASURES), "fusion_weight": weight}
 
@@ -653,9 +652,8 @@ def summarise(runs: dict[tuple[str, str, str | None], list[dict]], qids: list[st
             row[m] = over_seeds(rs, qids, m)
             peer = runs.get((pairing, "st", fusion))
             if system == "llmrank" and peer:
-                ours, theirs = seed_averaged(rs, qids, m), seed_averaged(peer, qids, m)
-                row[m]["p_vs_st"] = paired_p(ours, theirs)
-                row[m]["diff_vs_st"] = statistics.fmean(ours) - statistics.fmean(theirs)
+                test = paired_diff(rs, peer, qids, m)
+                row[m]["p_vs_st"], row[m]["diff_vs_st"] = test["p"], test["diff"]
         row["train_s_mean"] = statistics.fmean(r["train"]["wall_s"] for r in rs)
         row["pairs_per_s_mean"] = statistics.fmean(r["train"]["pairs_per_s"] for r in rs)
         row["rerank_s_mean"] = statistics.fmean(r["rerank_s"] for r in rs)
@@ -673,7 +671,7 @@ def markdown(rows: list[dict], bm25: dict[str, float]) -> str:
              f"| - | BM25 (Pyserini) | - | {bm25['nDCG@10']:.4f} | {bm25['R@10']:.4f} | - | - | - | - |"]  # fmt: skip
     for r in rows:
         v = r["nDCG@10"]
-        delta = f"{v['diff_vs_st']:+.4f} ({v['p_vs_st']:.3g})" if v.get("p_vs_st") is not None else "-"
+        delta = f"{v['diff_vs_st']:+.4f} ({p_cell(v['p_vs_st'])})" if v.get("p_vs_st") is not None else "-"
         who = ("llmrank" if r["system"] == "llmrank" else "sentence-transformers") + f" ({r['loss']})"
         if r["fusion"] == "rrf":
             who += " + BM25, RRF k=60"
@@ -799,6 +797,7 @@ def main(argv: list[str] | None = None) -> int:
         return obj
 
     results: dict[tuple[str, str, str | None], list[dict]] = {}
+    bm25_test, bm25_val = first_stage_run(test), first_stage_run(val_fusion)
     checks = {p: objective_check(p, args.group_size, args.batch_lists, seed=0) for p in args.pairings.split(",")}
     # seed-major: a partial experiment still has every pairing at the first seeds
     for seed in (int(s) for s in args.seeds.split(",")):
@@ -811,7 +810,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             results.setdefault((pairing, system, None), []).append(run)
             for method in FUSIONS:  # runs cached before the scores were kept have no fused rows
-                fused = [fused_with_bm25(run, method, test, val_fusion, qrels, val_qrels)] if "scores" in run else []
+                fused = [fused_with_bm25(run, method, test, bm25_test, bm25_val, qrels, val_qrels)] if "scores" in run else []
                 results.setdefault((pairing, system, method), []).extend(fused)
 
     rows = summarise(results, qids)

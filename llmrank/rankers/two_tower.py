@@ -343,13 +343,14 @@ class TwoTowerRanker(Ranker):
     def similarity(self, q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         """``[B, n]`` unscaled scores of query vectors ``[B, D]`` against document vectors ``[B, n, D]``,
         in float32 even under autocast (the vectors are float32; see :func:`autocast_off`)."""
+        dtype = next(self.head.parameters()).dtype if self.head is not None else torch.float32
+        q, d = q.to(dtype), d.to(dtype)
         with autocast_off(q):
             if self.head is not None:
-                dtype = next(self.head.parameters()).dtype
-                return self.head(q.to(dtype), d.to(dtype))
+                return self.head(q, d)
             if self.scorer == "cosine":
-                q, d = F.normalize(q.float(), dim=-1), F.normalize(d.float(), dim=-1)
-            return torch.einsum("bd,bnd->bn", q.float(), d.float())
+                q, d = F.normalize(q, dim=-1), F.normalize(d, dim=-1)
+            return torch.einsum("bd,bnd->bn", q, d)
 
     # ----------------------------------------------------------------------------- training
     def collate(self, lists: Sequence[RankingList]) -> dict[str, torch.Tensor]:
