@@ -334,7 +334,7 @@ def HeadAtStart(out: list[float]) -> Any:  # noqa: N802 - a callback factory
     class Recorder(TrainerCallback):
         def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
             head = model.score_head
-            out.append(float(head.weight.double().sum() + head.bias.double().sum()))
+            out.append(float(head.weight.detach().double().sum() + head.bias.detach().double().sum()))
 
     return Recorder()
 
@@ -643,7 +643,7 @@ def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model
         loss=st_loss(pairing, model),
         callbacks=[ValidationProbe(val, st_scores, args.eval_steps, args.bf16, curve), timer],
     )  # fmt: skip
-    initial_head = float(classifier.weight.double().sum() + classifier.bias.double().sum())
+    initial_head = float(classifier.weight.detach().double().sum() + classifier.bias.detach().double().sum())
     trainer.train()
     pairs_per_step = args.batch_lists * args.group_size
     train = without_validation(timer.summary(pairs_per_step), curve, pairs_per_step)
