@@ -194,6 +194,23 @@ def paired_diff(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], qids: 
     return {"diff": statistics.fmean(ours) - statistics.fmean(theirs), "p": paired_p(ours, theirs)}
 
 
+def seed_paired_diff(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], qids: Sequence[str],
+                     measure: str) -> dict[str, Any]:  # fmt: skip
+    """The same comparison with the training run as the unit: each run's mean over ``qids``, the runs
+    of ``a`` and ``b`` paired by ``seed`` (where the two share data order and start), the paired t-test
+    over the seeds both have. :func:`paired_diff` tests whether these models differ on these queries;
+    this tests whether the difference outlasts the seed-to-seed spread of training. ``p`` is None
+    with fewer than two shared seeds."""
+    ours = {r["seed"]: statistics.fmean(r["per_query"][measure][q] for q in qids) for r in a}
+    theirs = {r["seed"]: statistics.fmean(r["per_query"][measure][q] for q in qids) for r in b}
+    seeds = sorted(set(ours) & set(theirs))
+    if not seeds:
+        return {"diff": None, "p": None, "seeds": []}
+    x, y = [ours[s] for s in seeds], [theirs[s] for s in seeds]
+    return {"diff": statistics.fmean(x) - statistics.fmean(y), "p": paired_p(x, y) if len(seeds) > 1 else None,
+            "seeds": seeds}  # fmt: skip
+
+
 def verdict(test: dict[str, Any], alpha: float = 0.05) -> str:
     """What a :func:`paired_diff` says of the claim "a > b": holds, reversed or not significant."""
     if test["p"] is None or test["p"] >= alpha:
