@@ -200,15 +200,15 @@ def seed_paired_diff(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], q
     of ``a`` and ``b`` paired by ``seed`` (where the two share data order and start), the paired t-test
     over the seeds both have. :func:`paired_diff` tests whether these models differ on these queries;
     this tests whether the difference outlasts the seed-to-seed spread of training. ``p`` is None
-    with fewer than two shared seeds."""
+    with fewer than two shared seeds; ``wins`` counts the shared seeds where ``a`` is ahead."""
     ours = {r["seed"]: statistics.fmean(r["per_query"][measure][q] for q in qids) for r in a}
     theirs = {r["seed"]: statistics.fmean(r["per_query"][measure][q] for q in qids) for r in b}
     seeds = sorted(set(ours) & set(theirs))
     if not seeds:
-        return {"diff": None, "p": None, "seeds": []}
+        return {"diff": None, "p": None, "seeds": [], "wins": 0}
     x, y = [ours[s] for s in seeds], [theirs[s] for s in seeds]
     return {"diff": statistics.fmean(x) - statistics.fmean(y), "p": paired_p(x, y) if len(seeds) > 1 else None,
-            "seeds": seeds}  # fmt: skip
+            "seeds": seeds, "wins": sum(u > v for u, v in zip(x, y))}  # fmt: skip
 
 
 def verdict(test: dict[str, Any], alpha: float = 0.05) -> str:

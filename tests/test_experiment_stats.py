@@ -33,12 +33,13 @@ def test_seed_paired_diff_pairs_runs_by_seed_whatever_their_order() -> None:
     peer = {r["seed"]: statistics.fmean(r["per_query"]["nDCG@10"].values()) for r in B}
     got = seed_paired_diff(A, B, QIDS, "nDCG@10")
     assert got["seeds"] == [1, 2, 3]
+    assert got["wins"] == sum(means[s] > peer[s] for s in (1, 2, 3))
     assert got["p"] == pytest.approx(ttest_rel([means[s] for s in (1, 2, 3)], [peer[s] for s in (1, 2, 3)]).pvalue)
     assert got["diff"] == pytest.approx(statistics.fmean(means.values()) - statistics.fmean(peer.values()))
     # fewer than two shared seeds: no test; only the shared seeds count
     assert seed_paired_diff(A[:1], B, QIDS, "nDCG@10")["p"] is None
     assert seed_paired_diff(A[:2], B[1:], QIDS, "nDCG@10")["seeds"] == [1, 2]
-    assert seed_paired_diff(A[:1], B[:1], QIDS, "nDCG@10") == {"diff": None, "p": None, "seeds": []}
+    assert seed_paired_diff(A[:1], B[:1], QIDS, "nDCG@10") == {"diff": None, "p": None, "seeds": [], "wins": 0}
 
 
 def test_verdict() -> None:

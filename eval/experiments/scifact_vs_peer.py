@@ -747,7 +747,8 @@ def markdown(rows: list[dict], bm25: dict[str, float]) -> str:
 def objectives_summary(results: dict[tuple[str, str, str | None], list[dict]], qids: list[str],
                        bm25: dict[str, float]) -> dict[str, Any]:  # fmt: skip
     """§4: llmrank's rows alone, every objective at the same protocol (reranker alone and fused by
-    RRF), Δ nDCG@10 against pointwise sigmoid, and the papers' claims as paired tests."""
+    RRF), Δ nDCG@10 against pointwise sigmoid, and the papers' claims as paired tests: per claim (the
+    verdict) and per seed (the runs of a seed share data order and start)."""
     names = [n for n in [*PAIRINGS, *OBJECTIVES] if results.get((n, "llmrank", None))]
     base = results.get(("pointwise", "llmrank", None))
     rows, lines = [], [
@@ -778,11 +779,14 @@ def objectives_summary(results: dict[tuple[str, str, str | None], list[dict]], q
         ra, rb = results.get((a, "llmrank", None)), results.get((b, "llmrank", None))
         if ra and rb:
             test = paired_diff(ra, rb, qids, "nDCG@10")
+            by_seed = seed_paired_diff(ra, rb, qids, "nDCG@10")
             claims.append({"claim": text, "a": a, "b": b, "seeds": [len(ra), len(rb)], "nDCG@10": test,
-                           "verdict": verdict(test)})  # fmt: skip
+                           "by_seed": by_seed, "verdict": verdict(test)})  # fmt: skip
     if claims:
-        lines += ["", "| claim (a > b) | Δ nDCG@10 (a − b) | p | seeds (a, b) | here |", "|---|---|---|---|---|"]
+        lines += ["", "| claim (a > b) | Δ nDCG@10 (a − b) | p (claims) | p (seeds) | a ahead in seeds | seeds (a, b) | here |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
         lines += [f"| {c['claim']} | {c['nDCG@10']['diff']:+.4f} | {p_cell(c['nDCG@10']['p'])} | "
+                  f"{p_cell(c['by_seed']['p'])} | {c['by_seed']['wins']} of {len(c['by_seed']['seeds'])} | "
                   f"{c['seeds'][0]}, {c['seeds'][1]} | {c['verdict']} |" for c in claims]  # fmt: skip
     return {"rows": rows, "claims": claims, "table_markdown": "\n".join(lines)}
 
