@@ -168,10 +168,15 @@ def candidate_recall(lists: Sequence[RankingList], qrels: dict[str, dict[str, in
     )
 
 
+def run_mean(run: dict[str, Any], qids: Sequence[str], measure: str) -> float:
+    """One run's mean of ``measure`` over ``qids`` (``run["per_query"][measure][qid]``)."""
+    return statistics.fmean(run["per_query"][measure][q] for q in qids)
+
+
 def over_seeds(runs: Sequence[dict[str, Any]], qids: Sequence[str], measure: str) -> dict[str, Any]:
     """Mean, sample std (0 for one seed) and per-seed values of ``measure``'s mean over ``qids``,
     for runs carrying ``per_query[measure][qid]``."""
-    means = [statistics.fmean(r["per_query"][measure][q] for q in qids) for r in runs]
+    means = [run_mean(r, qids, measure) for r in runs]
     return {"mean": statistics.fmean(means), "std": statistics.stdev(means) if len(means) > 1 else 0.0,
             "per_seed": means}  # fmt: skip
 
@@ -201,8 +206,8 @@ def seed_paired_diff(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], q
     over the seeds both have. :func:`paired_diff` tests whether these models differ on these queries;
     this tests whether the difference outlasts the seed-to-seed spread of training. ``p`` is None
     with fewer than two shared seeds; ``wins`` counts the shared seeds where ``a`` is ahead."""
-    ours = {r["seed"]: statistics.fmean(r["per_query"][measure][q] for q in qids) for r in a}
-    theirs = {r["seed"]: statistics.fmean(r["per_query"][measure][q] for q in qids) for r in b}
+    ours = {r["seed"]: run_mean(r, qids, measure) for r in a}
+    theirs = {r["seed"]: run_mean(r, qids, measure) for r in b}
     seeds = sorted(set(ours) & set(theirs))
     if not seeds:
         return {"diff": None, "p": None, "seeds": [], "wins": 0}
