@@ -9,6 +9,7 @@ The data stays where it is (the callers default to ``../shared/data/beir/scifact
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import random
 import statistics
@@ -24,7 +25,7 @@ from scipy.stats import ttest_rel
 from llmrank.config import Recipe, recipe_from_dict
 from llmrank.data.readers import read_beir, write_lists_jsonl
 from llmrank.data.record import RankingList
-from llmrank.io_utils import atomic_write_json, atomic_write_text
+from llmrank.io_utils import atomic_path, atomic_write_json, atomic_write_text
 from llmrank.retrieval import BM25Searcher, index_corpus
 from llmrank.runs import read_qrels, read_topics, write_trec_run
 from llmrank.testing.measure import package_versions, timed
@@ -235,28 +236,50 @@ def mean_std_cell(summary: dict[str, Any], seeds: int) -> str:
 
 class RunCache:
     """Finished runs as JSON files under ``folder``, each stamped with the settings' ``fingerprint``:
-    an interrupted experiment resumes where it stopped, and a run made with other settings is redone."""
+    an interrupted experiment resumes where it stopped, and a run made with other settings is redone.
 
-    def __init__(self, folder: Path, fingerprint: str) -> None:
-        self.folder, self.fingerprint = folder, fingerprint
+    ``compress=True`` keeps each run as compact gzip'd JSON (``NAME.json.gz``): the form for a folder
+    committed with the results, so that runs outlive the machine that made them (a run of hours is
+    then never redone because a work folder was lost)."""
+
+    def __init__(self, folder: Path, fingerprint: str, compress: bool = False) -> None:
+        self.folder, self.fingerprint, self.compress = folder, fingerprint, compress
+
+    def path(self, name: str) -> Path:
+        """The file of run ``name``."""
+        return self.folder / (f"{name}.json.gz" if self.compress else f"{name}.json")
 
     def load(self, name: str) -> dict[str, Any] | None:
         """The finished run ``name`` made with these settings, or None."""
-        path = self.folder / f"{name}.json"
+        path = self.path(name)
         if path.exists():
-            obj = json.loads(path.read_text())
+            text = gzip.decompress(path.read_bytes()).decode("utf-8") if self.compress else path.read_text()
+            obj = json.loads(text)
             if obj.get("fingerprint") == self.fingerprint:
                 print(f"[{name}] done earlier, reusing {path}", flush=True)
                 return obj
         return None
+
+    def save(self, name: str, obj: dict[str, Any]) -> None:
+        """Stamp ``obj`` with the fingerprint and write it atomically."""
+        obj["fingerprint"] = self.fingerprint
+        if self.compress:
+            write_gzip_json(self.path(name), obj)
+        else:
+            atomic_write_json(self.path(name), obj)
 
     def get(self, name: str, compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
         """The run ``name`` (computed and saved atomically when missing or stale), and whether it is new."""
         obj = self.load(name)
         if obj is not None:
             return obj, False
-        path = self.folder / f"{name}.json"
         obj = compute()
-        obj["fingerprint"] = self.fingerprint
-        atomic_write_json(path, obj)
+        self.save(name, obj)
         return obj, True
+
+
+def write_gzip_json(path: Path, obj: Any) -> None:
+    """``obj`` as compact UTF-8 JSON, gzip'd (mtime 0: the same object gives the same bytes), atomically."""
+    data = gzip.compress(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), mtime=0)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)

@@ -53,14 +53,17 @@ claims at the test depth, ``llmrank.fusion.tune_linear_weight``).
     python eval/experiments/scifact_vs_peer.py --systems llmrank --pairings softmax,lambdaloss,pointwise \
         --objectives ranknet,poly1,approx_ndcg,bar,bar_mse,bar_alpha1     # the §4 table
 
-Each finished run (and the budget) is cached under ``--work``/runs as JSON (atomically): an
-interrupted experiment resumes where it stopped. Writes ``--out`` and prints the markdown table.
+Each finished run (and the budget, and each seed's teacher scores) is kept under ``--records``
+(default ``eval/results/scifact_vs_peer_runs/``, gzip'd JSON, written atomically and committed): an
+interrupted experiment resumes where it stopped, on this machine or a fresh clone, and a run whose
+settings differ is redone. Writes ``--out`` and prints the markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
 import json
 import math
 import os
@@ -87,7 +90,7 @@ from llmrank.beir_experiment import (
     verdict,
     versions,
 )
-from llmrank.io_utils import atomic_write_json
+from llmrank.io_utils import atomic_path, atomic_write_json
 from llmrank.testing.measure import package_versions
 from llmrank.testing.trainer_probes import StepTimer, batch_keys
 
@@ -127,6 +130,9 @@ CLAIMS: list[tuple[str, str, str]] = [
 SYSTEMS = ("llmrank", "st")
 SPLIT_FILE = ROOT / "eval" / "splits" / "scifact_validation_qids.txt"
 DEFAULT_OUT = ROOT / "eval" / "results" / "scifact_vs_peer.json"
+DEFAULT_RECORDS = ROOT / "eval" / "results" / "scifact_vs_peer_runs"
+NOT_SETTINGS = ("out", "quick", "pairings", "objectives", "seeds", "systems", "work", "records", "scifact", "threads",
+                "summarize_only", "parity_steps")  # fmt: skip
 NEG_LOG = -1e4  # log(0) for ListNet's label softmax: exp(-1e4) is exactly 0 in float32
 
 
@@ -145,6 +151,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scifact", default=str(SCIFACT))
     p.add_argument("--work", default=str(ROOT / "outputs" / "scifact-vs-peer"))
     p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("--records", default=str(DEFAULT_RECORDS),
+                   help="where finished runs are kept (gzip'd JSON, committed: they outlive the work folder)")
     p.add_argument("--pairings", default=",".join(PAIRINGS))
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--objectives", default="",
@@ -184,6 +192,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.work += "-quick"
         if args.out == str(DEFAULT_OUT):
             args.out = str(ROOT / "outputs" / "scifact_vs_peer.quick.json")
+        if args.records == str(DEFAULT_RECORDS):
+            args.records = args.work + "/runs"
     unknown = [k for k in args.pairings.split(",") if k not in PAIRINGS]
     if unknown:
         p.error(f"unknown pairing(s) {unknown}; choose from {', '.join(PAIRINGS)}")
@@ -469,6 +479,9 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
     distill = OBJECTIVES[pairing][2] if pairing in OBJECTIVES else None
     if distill is not None:  # BAR's teacher: this seed's llmrank softmax run (same data, order, start)
         teacher = teacher_scores_path(args, seed)
+        if not teacher.exists() and teacher_archive(args, seed).exists():  # a fresh work folder
+            with atomic_path(teacher) as tmp:
+                tmp.write_bytes(gzip.decompress(teacher_archive(args, seed).read_bytes()))
         if not teacher.exists():
             raise RuntimeError(f"{pairing}: no teacher scores at {teacher}; run --pairings softmax --systems llmrank "
                                f"--seeds {seed} first (a softmax run cached before the scores were kept must be redone)")
@@ -503,6 +516,8 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
         with inference_precision(args.bf16):
             score_lists_to_file(result.ranker, read_lists_jsonl(train_file), path, batch_size=64,
                                 meta={"model": f"llmrank-softmax-s{seed}"})  # fmt: skip
+        with atomic_path(teacher_archive(args, seed)) as tmp:  # kept with the runs: BAR may come sessions later
+            tmp.write_bytes(gzip.compress(path.read_bytes(), mtime=0))
         info["teacher_scores"] = str(path)
     shutil.rmtree(out, ignore_errors=True)  # ~90 MB each; the numbers are what we keep
     info["scores"] = {"test": scores_by_doc(test, scores), "validation": scores_by_doc(val_fusion, val_scores)}
@@ -564,6 +579,11 @@ def training_parity(args: argparse.Namespace, model_path: str, train_file: Path,
 def teacher_scores_path(args: argparse.Namespace, seed: int) -> Path:
     """Where the llmrank softmax run of ``seed`` leaves its scores of the training lists (BAR's teacher)."""
     return Path(args.work) / "runs" / f"teacher-softmax-s{seed}.scores.jsonl"
+
+
+def teacher_archive(args: argparse.Namespace, seed: int) -> Path:
+    """The gzip'd copy of :func:`teacher_scores_path` kept with the committed runs (``--records``)."""
+    return Path(args.records) / f"teacher-softmax-s{seed}.scores.jsonl.gz"
 
 
 def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model_path: str,
@@ -824,9 +844,10 @@ def main(argv: list[str] | None = None) -> int:
     bm25_pq = per_query(test, [rl.meta["first_stage_scores"] for rl in test], qrels, MEASURES)
     bm25 = {m: statistics.fmean(bm25_pq[m].values()) for m in MEASURES}
 
-    settings = {k: v for k, v in vars(args).items() if k not in ("out", "quick", "pairings", "objectives", "seeds", "systems", "work", "threads", "summarize_only", "parity_steps")}
+    # what a run's numbers depend on; where files lie (data, work, records) and what to run now do not
+    settings = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
     fingerprint = json.dumps(settings, sort_keys=True)
-    cache = RunCache(work / "runs", fingerprint)
+    cache = RunCache(Path(args.records), fingerprint, compress=True)
 
     missing: list[str] = []
 
@@ -843,7 +864,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         budget_info = cached("budget", lambda: find_budget(args, model_path, train_file, val_file))
         if budget_info is None:
-            print(f"error: no cached budget under {work / 'runs'}; run without --summarize-only first", file=sys.stderr)
+            print(f"error: no cached budget under {args.records}; run without --summarize-only first", file=sys.stderr)
             return 2
     budget = int(budget_info["budget"])
     # a run is reusable only at the same number of steps
