@@ -11,6 +11,7 @@ they must differ (else the check could not tell).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import random
 from pathlib import Path
@@ -62,3 +63,23 @@ def test_both_trainers_train_the_same_model_without_dropout(pairing: str, tmp_pa
     assert off["max_abs_diff"] < 1e-4, off
     assert off["mean_kendall_tau"] == pytest.approx(1.0), off
     assert on["max_abs_diff"] > 100 * max(off["max_abs_diff"], 1e-6), (on, off)
+
+
+def test_teacher_scores_survive_as_scores_alone(tmp_path) -> None:
+    """BAR's teacher scores are committed as {qid: {docid: score}}; restoring them onto the training
+    lists gives back the scored file byte for byte, and lists the archive does not cover are an error."""
+    experiment = load_experiment()
+    train = lists(5, 6, seed=3)
+    train_file = write_lists_jsonl(train, tmp_path / "train.jsonl")
+    rng = random.Random(0)
+    scored = [dataclasses.replace(rl, teacher_scores=[rng.gauss(0, 3) for _ in rl.docs]) for rl in train]
+    scored_file = write_lists_jsonl(scored, tmp_path / "teacher.scores.jsonl")
+    archive = tmp_path / "records" / "teacher.scores.json.gz"
+    experiment.archive_teacher_scores(scored_file, archive)
+    experiment.restore_teacher_scores(archive, train_file, tmp_path / "restored.jsonl")
+    assert (tmp_path / "restored.jsonl").read_bytes() == scored_file.read_bytes()
+
+    other = write_lists_jsonl(lists(6, 6, seed=3), tmp_path / "other.jsonl")  # one list more
+    with pytest.raises(RuntimeError, match="no teacher score for list"):
+        experiment.restore_teacher_scores(archive, other, tmp_path / "bad.jsonl")
+    assert not (tmp_path / "bad.jsonl").exists()

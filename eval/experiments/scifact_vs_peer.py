@@ -62,6 +62,7 @@ settings differ is redone. Writes ``--out`` and prints the markdown table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import gzip
 import json
@@ -89,8 +90,9 @@ from llmrank.beir_experiment import (
     validation_qids,
     verdict,
     versions,
+    write_gzip_json,
 )
-from llmrank.io_utils import atomic_path, atomic_write_json
+from llmrank.io_utils import atomic_write_json
 from llmrank.testing.measure import package_versions
 from llmrank.testing.trainer_probes import StepTimer, batch_keys
 
@@ -480,8 +482,7 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
     if distill is not None:  # BAR's teacher: this seed's llmrank softmax run (same data, order, start)
         teacher = teacher_scores_path(args, seed)
         if not teacher.exists() and teacher_archive(args, seed).exists():  # a fresh work folder
-            with atomic_path(teacher) as tmp:
-                tmp.write_bytes(gzip.decompress(teacher_archive(args, seed).read_bytes()))
+            restore_teacher_scores(teacher_archive(args, seed), train_file, teacher)
         if not teacher.exists():
             raise RuntimeError(f"{pairing}: no teacher scores at {teacher}; run --pairings softmax --systems llmrank "
                                f"--seeds {seed} first (a softmax run cached before the scores were kept must be redone)")
@@ -516,8 +517,7 @@ def run_llmrank(pairing: str, seed: int, budget: int, args: argparse.Namespace, 
         with inference_precision(args.bf16):
             score_lists_to_file(result.ranker, read_lists_jsonl(train_file), path, batch_size=64,
                                 meta={"model": f"llmrank-softmax-s{seed}"})  # fmt: skip
-        with atomic_path(teacher_archive(args, seed)) as tmp:  # kept with the runs: BAR may come sessions later
-            tmp.write_bytes(gzip.compress(path.read_bytes(), mtime=0))
+        archive_teacher_scores(path, teacher_archive(args, seed))  # BAR may come sessions later
         info["teacher_scores"] = str(path)
     shutil.rmtree(out, ignore_errors=True)  # ~90 MB each; the numbers are what we keep
     info["scores"] = {"test": scores_by_doc(test, scores), "validation": scores_by_doc(val_fusion, val_scores)}
@@ -582,8 +582,33 @@ def teacher_scores_path(args: argparse.Namespace, seed: int) -> Path:
 
 
 def teacher_archive(args: argparse.Namespace, seed: int) -> Path:
-    """The gzip'd copy of :func:`teacher_scores_path` kept with the committed runs (``--records``)."""
-    return Path(args.records) / f"teacher-softmax-s{seed}.scores.jsonl.gz"
+    """Where :func:`archive_teacher_scores` keeps the teacher's scores with the committed runs (``--records``)."""
+    return Path(args.records) / f"teacher-softmax-s{seed}.scores.json.gz"
+
+
+def archive_teacher_scores(scored_file: Path, archive: Path) -> None:
+    """The scores alone (``{qid: {docid: score}}``, gzip'd; ~0.3 MB where the scored lists with their
+    texts are ~9 MB), for :func:`restore_teacher_scores` on a machine that has only the records."""
+    from llmrank.data.readers import read_lists_jsonl
+
+    table = {rl.qid: dict(zip((d.docid for d in rl.docs), rl.teacher_scores or [])) for rl in read_lists_jsonl(scored_file)}
+    write_gzip_json(archive, {"scores": table})
+
+
+def restore_teacher_scores(archive: Path, train_file: Path, out: Path) -> None:
+    """Rebuild the teacher-scored training lists from :func:`archive_teacher_scores`'s file; a training
+    document without a score there is an error (the archive was made from other lists)."""
+    from llmrank.data.readers import read_lists_jsonl, write_lists_jsonl
+
+    table = json.loads(gzip.decompress(archive.read_bytes()))["scores"]
+    lists = []
+    for rl in read_lists_jsonl(train_file):
+        missing = [d.docid for d in rl.docs if d.docid not in table.get(rl.qid, {})]
+        if missing:
+            raise RuntimeError(f"{archive}: no teacher score for list {rl.qid!r}, documents {missing[:3]}; "
+                               "delete it and rerun the seed's llmrank softmax run")  # fmt: skip
+        lists.append(dataclasses.replace(rl, teacher_scores=[table[rl.qid][d.docid] for d in rl.docs]))
+    write_lists_jsonl(lists, out)
 
 
 def run_st(pairing: str, seed: int, budget: int, args: argparse.Namespace, model_path: str,
