@@ -253,8 +253,7 @@ class RunCache:
         """The finished run ``name`` made with these settings, or None."""
         path = self.path(name)
         if path.exists():
-            text = gzip.decompress(path.read_bytes()).decode("utf-8") if self.compress else path.read_text()
-            obj = json.loads(text)
+            obj = read_gzip_json(path) if self.compress else json.loads(path.read_text())
             if obj.get("fingerprint") == self.fingerprint:
                 print(f"[{name}] done earlier, reusing {path}", flush=True)
                 return obj
@@ -276,6 +275,11 @@ class RunCache:
         obj = compute()
         self.save(name, obj)
         return obj, True
+
+
+def read_gzip_json(path: Path) -> Any:
+    """The object :func:`write_gzip_json` wrote to ``path``."""
+    return json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
 
 
 def write_gzip_json(path: Path, obj: Any) -> None:
