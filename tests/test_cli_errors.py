@@ -113,6 +113,18 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
         except OSError:
             time.sleep(0.05)
     assert writer is not None, "the command never opened the qrels pipe"
+    # The command may open the path more than once (a check, then the reader): wait until it blocks
+    # in a pipe read, so that the signal lands where the docstring says, not mid-import under load.
+    wchan = Path(f"/proc/{proc.pid}/wchan")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if "pipe" in wchan.read_text():
+                break
+        except OSError:
+            time.sleep(1.0)  # no /proc here: give the command a moment to reach its read
+            break
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     os.close(writer)
