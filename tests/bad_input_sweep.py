@@ -139,7 +139,7 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _wait_for_fifo_reader(path: Path, proc: subprocess.Popen, timeout: float) -> int | None:
+def wait_for_fifo_reader(path: Path, proc: subprocess.Popen, timeout: float) -> int | None:
     """Open ``path`` for writing once the command has opened it for reading; returns the fd."""
     end = time.monotonic() + timeout
     while time.monotonic() < end and proc.poll() is None:
@@ -150,16 +150,19 @@ def _wait_for_fifo_reader(path: Path, proc: subprocess.Popen, timeout: float) ->
     return None
 
 
-def _wait_for_torch(proc: subprocess.Popen, timeout: float) -> None:
+def wait_for_proc_text(proc: subprocess.Popen, entry: str, needle: str, timeout: float) -> bool:
+    """Poll ``/proc/PID/<entry>`` until it contains ``needle`` (e.g. ``maps`` / ``libtorch``: torch is
+    loaded; ``wchan`` / ``pipe``: blocked reading a pipe); False on timeout or exit."""
     end = time.monotonic() + timeout
-    maps = Path(f"/proc/{proc.pid}/maps")
+    path = Path(f"/proc/{proc.pid}/{entry}")
     while time.monotonic() < end and proc.poll() is None:
         try:
-            if "libtorch" in maps.read_text():
-                return
+            if needle in path.read_text():
+                return True
         except OSError:
             pass
-        time.sleep(0.1)
+        time.sleep(0.05)
+    return False
 
 
 def run_case(case: dict[str, Any], assets: dict[str, str], root: Path, script: str) -> Outcome:
@@ -194,12 +197,12 @@ def run_case(case: dict[str, Any], assets: dict[str, str], root: Path, script: s
         try:
             mode = case.get("sigint")
             if mode == "fifo":
-                writer = _wait_for_fifo_reader(tmp / case["fifo"][0], proc, CASE_TIMEOUT_S)
+                writer = wait_for_fifo_reader(tmp / case["fifo"][0], proc, CASE_TIMEOUT_S)
                 if writer is not None:
                     time.sleep(0.2)
                     proc.send_signal(signal.SIGINT)
             elif mode == "busy":
-                _wait_for_torch(proc, CASE_TIMEOUT_S)
+                wait_for_proc_text(proc, "maps", "libtorch", CASE_TIMEOUT_S)
                 time.sleep(float(case.get("sigint_delay_s", 2.0)))
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGINT)

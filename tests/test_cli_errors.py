@@ -8,13 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from llmrank.cli import main
-from tests.bad_input_sweep import default_sigint
+from tests.bad_input_sweep import default_sigint, wait_for_fifo_reader, wait_for_proc_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,26 +104,11 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "llmrank.cli", "evaluate", "--run", "run.trec", "--qrels",
                              "qrels.txt"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
                             preexec_fn=default_sigint)  # fmt: skip
-    writer = None
-    deadline = time.monotonic() + 120
-    while writer is None and time.monotonic() < deadline and proc.poll() is None:
-        try:
-            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # succeeds once the command reads the pipe
-        except OSError:
-            time.sleep(0.05)
+    writer = wait_for_fifo_reader(fifo, proc, 120)
     assert writer is not None, "the command never opened the qrels pipe"
-    # The command may open the path more than once (a check, then the reader): wait until it blocks
-    # in a pipe read, so that the signal lands where the docstring says, not mid-import under load.
-    wchan = Path(f"/proc/{proc.pid}/wchan")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if "pipe" in wchan.read_text():
-                break
-        except OSError:
-            time.sleep(1.0)  # no /proc here: give the command a moment to reach its read
-            break
-        time.sleep(0.05)
+    # Signal once the command is blocked in the pipe read, the state this test is about: sent right
+    # after the open, the signal was once not acted on under CI load (cause not found).
+    wait_for_proc_text(proc, "wchan", "pipe", 60)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     os.close(writer)
