@@ -140,13 +140,18 @@ def default_sigint() -> None:
 
 
 def wait_for_fifo_reader(path: Path, proc: subprocess.Popen, timeout: float) -> int | None:
-    """Open ``path`` for writing once the command has opened it for reading; returns the fd."""
+    """Open ``path`` for writing once the command has opened it for reading, then wait until the
+    command blocks in its pipe read (the state the Ctrl-C cases are about: a SIGINT sent right after
+    the open was once not acted on under CI load); returns the writer's fd, None if never opened."""
     end = time.monotonic() + timeout
     while time.monotonic() < end and proc.poll() is None:
         try:
-            return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            writer = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
         except OSError:
             time.sleep(0.05)
+            continue
+        wait_for_proc_text(proc, "wchan", "pipe", max(end - time.monotonic(), 0.0))
+        return writer
     return None
 
 
@@ -199,7 +204,6 @@ def run_case(case: dict[str, Any], assets: dict[str, str], root: Path, script: s
             if mode == "fifo":
                 writer = wait_for_fifo_reader(tmp / case["fifo"][0], proc, CASE_TIMEOUT_S)
                 if writer is not None:
-                    time.sleep(0.2)
                     proc.send_signal(signal.SIGINT)
             elif mode == "busy":
                 wait_for_proc_text(proc, "maps", "libtorch", CASE_TIMEOUT_S)
