@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import random
 from pathlib import Path
 
@@ -83,3 +84,32 @@ def test_teacher_scores_survive_as_scores_alone(tmp_path) -> None:
     with pytest.raises(RuntimeError, match="no teacher score for list"):
         experiment.restore_teacher_scores(archive, other, tmp_path / "bad.jsonl")
     assert not (tmp_path / "bad.jsonl").exists()
+
+
+def test_linear_fusion_weight_is_picked_on_validation_and_can_be_fixed() -> None:
+    """The reported linear fusion takes the weight the validation claims pick and keeps their curve;
+    ``--linear-weight`` (a diagnostic) replaces the pick and says so. Here the reranker puts the one
+    relevant document last and BM25 puts it first, so validation must pick weight 0 (BM25 alone,
+    nDCG@10 = 1), and a fixed weight of 1 gives the reranker's own ranking: 1 / log2(6)."""
+    experiment = load_experiment()
+    test, val = lists(3, 5, seed=1), lists(4, 5, seed=2)
+    qrels = {rl.qid: {rl.docs[0].docid: 1} for rl in test}
+    val_qrels = {rl.qid: {rl.docs[0].docid: 1} for rl in val}
+
+    def reranker(rls: list[RankingList]) -> dict[str, dict[str, float]]:
+        return {rl.qid: {d.docid: float(j) for j, d in enumerate(rl.docs)} for rl in rls}
+
+    def bm25(rls: list[RankingList]) -> dict[str, list[tuple[str, float]]]:
+        return {rl.qid: [(d.docid, -float(j)) for j, d in enumerate(rl.docs)] for rl in rls}
+
+    run = {"scores": {"test": reranker(test), "validation": reranker(val)}}
+    picked = experiment.fused_with_bm25(run, "linear", test, bm25(test), bm25(val), qrels, val_qrels)
+    assert picked["fusion_weight"] == 0.0 and not picked["fusion_weight_fixed"]
+    assert picked["fusion_curve"][0] == {"weight": 0.0, "nDCG@10": pytest.approx(1.0)}
+    assert picked["fusion_curve"][-1]["nDCG@10"] == pytest.approx(1 / math.log2(6))
+    assert list(picked["per_query"]["nDCG@10"].values()) == pytest.approx([1.0] * 3)
+
+    fixed = experiment.fused_with_bm25(run, "linear", test, bm25(test), bm25(val), qrels, val_qrels, 1.0)
+    assert fixed["fusion_weight"] == 1.0 and fixed["fusion_weight_fixed"]
+    assert fixed["fusion_curve"] == picked["fusion_curve"]
+    assert list(fixed["per_query"]["nDCG@10"].values()) == pytest.approx([1 / math.log2(6)] * 3)

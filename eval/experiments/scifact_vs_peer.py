@@ -134,7 +134,7 @@ SPLIT_FILE = ROOT / "eval" / "splits" / "scifact_validation_qids.txt"
 DEFAULT_OUT = ROOT / "eval" / "results" / "scifact_vs_peer.json"
 DEFAULT_RECORDS = ROOT / "eval" / "results" / "scifact_vs_peer_runs"
 NOT_SETTINGS = ("out", "quick", "pairings", "objectives", "seeds", "systems", "work", "records", "scifact", "threads",
-                "summarize_only", "parity_steps")  # fmt: skip
+                "summarize_only", "parity_steps", "linear_weight")  # fmt: skip
 NEG_LOG = -1e4  # log(0) for ListNet's label softmax: exp(-1e4) is exactly 0 in float32
 
 
@@ -182,6 +182,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-bf16", dest="bf16", action="store_false")
     p.add_argument("--parity-steps", type=int, default=20,
                    help="steps of the training-parity check (both trainers, dropout off and on; 0 skips it)")
+    p.add_argument("--linear-weight", type=float, default=None,
+                   help="diagnostic: fuse linearly with this weight instead of the one the validation claims pick "
+                        "(the table says 'fixed'; never the reported protocol)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads; 2 threads on the busy 2-core box were ~9x slower per step than 1 (spin-waits)")
     args = p.parse_args(argv)  # fmt: skip
@@ -717,22 +720,26 @@ def first_stage_run(lists: list) -> dict[str, list[tuple[str, float]]]:
 
 
 def fused_with_bm25(run: dict, method: str, test: list, bm25_test: dict, bm25_val: dict, qrels: dict,
-                    val_qrels: dict) -> dict:  # fmt: skip
+                    val_qrels: dict, fixed_weight: float | None = None) -> dict:  # fmt: skip
     """A cached run with its test scores fused with BM25's run ``bm25_test`` (``llmrank.fusion.fuse``):
     RRF (k = 60), or linear with the weight ``tune_linear_weight`` picks on the validation claims
-    (``bm25_val``; never on test)."""
+    (``bm25_val``; never on test). The validation curve of that pick (nDCG@10 per weight) is kept as
+    ``fusion_curve``, so a reader can see how flat it is. ``fixed_weight`` (``--linear-weight``, a
+    diagnostic) replaces the pick."""
     from llmrank.fusion import fuse, tune_linear_weight
     from llmrank.runs import best_first, run_to_dict
 
     def as_run(scores: dict[str, dict[str, float]]) -> dict[str, list[tuple[str, float]]]:
         return {q: best_first(list(m.items())) for q, m in scores.items()}
 
-    weight = None
+    weight, curve = None, None
     if method == "linear":
-        weight, _ = tune_linear_weight(as_run(run["scores"]["validation"]), bm25_val, val_qrels)
+        weight, curve = tune_linear_weight(as_run(run["scores"]["validation"]), bm25_val, val_qrels)
+        weight = weight if fixed_weight is None else fixed_weight
     fused = run_to_dict(fuse(as_run(run["scores"]["test"]), bm25_test, method, weight=weight))
     values = [[fused[rl.qid][d.docid] for d in rl.docs] for rl in test]
-    return run | {"per_query": per_query(test, values, qrels, MEASURES), "fusion_weight": weight}
+    return run | {"per_query": per_query(test, values, qrels, MEASURES), "fusion_weight": weight,
+                  "fusion_curve": curve, "fusion_weight_fixed": fixed_weight is not None}  # fmt: skip
 
 
 def summarise(runs: dict[tuple[str, str, str | None], list[dict]], qids: list[str]) -> list[dict]:
@@ -750,6 +757,7 @@ def summarise(runs: dict[tuple[str, str, str | None], list[dict]], qids: list[st
                                "seeds": [r["seed"] for r in rs]}  # fmt: skip
         if fusion == "linear":
             row["fusion_weights"] = [r["fusion_weight"] for r in rs]
+            row["fusion_weight_fixed"] = any(r.get("fusion_weight_fixed") for r in rs)
         for m in MEASURES:
             row[m] = over_seeds(rs, qids, m)
             peer = runs.get((pairing, "st", fusion))
@@ -781,7 +789,8 @@ def markdown(rows: list[dict], bm25: dict[str, float]) -> str:
         if r["fusion"] == "rrf":
             who += " + BM25, RRF k=60"
         elif r["fusion"] == "linear":
-            who += " + BM25, linear w=" + "/".join(f"{w:.2f}" for w in r["fusion_weights"]) + " (validation)"
+            how = "fixed" if r.get("fusion_weight_fixed") else "validation"
+            who += " + BM25, linear w=" + "/".join(f"{w:.2f}" for w in r["fusion_weights"]) + f" ({how})"
         objective = PAIRINGS[r["pairing"]][0] if r["pairing"] in PAIRINGS else "(llmrank only)"
         lines.append(f"| {objective} | {who} | {','.join(map(str, r['seeds']))} | "
                      f"{cell(r, 'nDCG@10')} | {cell(r, 'R@10')} | {delta} | {r['train_s_mean']:.0f} | "
@@ -924,7 +933,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             results.setdefault((pairing, system, None), []).append(run)
             for method in FUSIONS:  # runs cached before the scores were kept have no fused rows
-                fused = [fused_with_bm25(run, method, test, bm25_test, bm25_val, qrels, val_qrels)] if "scores" in run else []
+                fused = ([fused_with_bm25(run, method, test, bm25_test, bm25_val, qrels, val_qrels, args.linear_weight)]
+                         if "scores" in run else [])  # fmt: skip
                 results.setdefault((pairing, system, method), []).extend(fused)
 
     rows = summarise(results, qids)
@@ -956,7 +966,8 @@ def main(argv: list[str] | None = None) -> int:
         "per_run": {f"{s}-{p}-s{r['seed']}" + (f"+{f}" if f else ""): {m: statistics.fmean(r["per_query"][m].values()) for m in MEASURES}
                     | {"train_s": r["train"]["wall_s"], "pairs_per_s": r["train"]["pairs_per_s"],
                        "rerank_s": r["rerank_s"], "bf16": r["bf16"], "steps": r["steps"]}
-                    | ({"fusion_weight": r["fusion_weight"]} if f == "linear" else {})
+                    | ({"fusion_weight": r["fusion_weight"], "fusion_weight_fixed": r["fusion_weight_fixed"],
+                        "fusion_validation_curve": r["fusion_curve"]} if f == "linear" else {})
                     | ({"validation_curve": r["train"].get("validation_curve")} if f is None else {})
                     for (p, s, f), rs in results.items() for r in rs},
         "versions": versions() | package_versions("sentence-transformers"),
