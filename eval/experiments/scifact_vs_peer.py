@@ -188,6 +188,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads; 2 threads on the busy 2-core box were ~9x slower per step than 1 (spin-waits)")
     args = p.parse_args(argv)  # fmt: skip
+    if args.linear_weight is not None and not 0.0 <= args.linear_weight <= 1.0:
+        p.error(f"--linear-weight {args.linear_weight} is outside [0, 1] (0 is BM25 alone, 1 the reranker alone)")
     if args.quick:
         args.seeds = "1" if args.seeds == "1,2,3" else args.seeds
         args.max_steps, args.eval_steps, args.patience, args.parity_steps = 4, 2, 1, min(args.parity_steps, 2)
@@ -757,7 +759,7 @@ def summarise(runs: dict[tuple[str, str, str | None], list[dict]], qids: list[st
                                "seeds": [r["seed"] for r in rs]}  # fmt: skip
         if fusion == "linear":
             row["fusion_weights"] = [r["fusion_weight"] for r in rs]
-            row["fusion_weight_fixed"] = any(r.get("fusion_weight_fixed") for r in rs)
+            row["fusion_weight_fixed"] = rs[0]["fusion_weight_fixed"]  # one --linear-weight per invocation
         for m in MEASURES:
             row[m] = over_seeds(rs, qids, m)
             peer = runs.get((pairing, "st", fusion))
@@ -789,7 +791,7 @@ def markdown(rows: list[dict], bm25: dict[str, float]) -> str:
         if r["fusion"] == "rrf":
             who += " + BM25, RRF k=60"
         elif r["fusion"] == "linear":
-            how = "fixed" if r.get("fusion_weight_fixed") else "validation"
+            how = "fixed" if r["fusion_weight_fixed"] else "validation"
             who += " + BM25, linear w=" + "/".join(f"{w:.2f}" for w in r["fusion_weights"]) + f" ({how})"
         objective = PAIRINGS[r["pairing"]][0] if r["pairing"] in PAIRINGS else "(llmrank only)"
         lines.append(f"| {objective} | {who} | {','.join(map(str, r['seeds']))} | "
